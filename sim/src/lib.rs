@@ -1,0 +1,1 @@
+//! The reference simulator of TracingPolicy semantics.

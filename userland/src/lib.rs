@@ -1,0 +1,3 @@
+//! veto's user side: CLI commands, policy compiler, loader, events, agent.
+
+pub mod cli;

@@ -1,0 +1,1 @@
+//! The QEMU driver: fetch and unpack kernels, build the initramfs, boot, collect results.

@@ -260,7 +260,10 @@ pub enum BinaryOp {
 impl BinaryOp {
     /// True for the negated operators (an AND of inequalities).
     pub fn is_negated(self) -> bool {
-        matches!(self, BinaryOp::NotIn | BinaryOp::NotPrefix | BinaryOp::NotPostfix)
+        matches!(
+            self,
+            BinaryOp::NotIn | BinaryOp::NotPrefix | BinaryOp::NotPostfix
+        )
     }
 }
 

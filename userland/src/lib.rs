@@ -1,3 +1,4 @@
 //! veto's user side: CLI commands, policy compiler, loader, events, agent.
 
 pub mod cli;
+pub mod cmd;

@@ -1,8 +1,14 @@
 //! `cargo xtask <task>`: every task installs what it needs, then does its job.
 
-use std::process::{Command, ExitCode};
+mod build;
+mod demo;
+mod scenario;
+mod test;
+mod util;
+mod vmtest;
 
-use anyhow::{Context, Result, bail};
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -14,17 +20,26 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run every test of the workspace.
-    Test,
-    /// The main job: check the seed policies and show their plans.
-    Demo,
+    /// Build target/release/veto with the eBPF object embedded (installs the toolchain pieces it needs).
+    Build(build::Args),
+    /// Run every test of the workspace, host and VM.
+    Test(test::Args),
+    /// The main job until the VM runner lands.
+    Demo(demo::Args),
+    /// Boot the kernel matrix under QEMU and run tests and scenarios inside each.
+    Vmtest(vmtest::Args),
+    /// Run an attack scenario on the host.
+    Scenario(scenario::Args),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.task {
-        Task::Test => test(),
-        Task::Demo => demo(),
+        Task::Build(a) => build::run(a),
+        Task::Test(a) => test::run(a),
+        Task::Demo(a) => demo::run(a),
+        Task::Vmtest(a) => vmtest::run(a),
+        Task::Scenario(a) => scenario::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,46 +48,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The workspace root (xtask lives one level below it).
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent folder")
-        .to_path_buf()
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root());
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
-
-fn test() -> Result<()> {
-    run(cargo().args(["test", "--workspace", "--all-targets"]))
-}
-
-fn demo() -> Result<()> {
-    run(cargo().args([
-        "run",
-        "--quiet",
-        "--package",
-        "veto",
-        "--",
-        "policy",
-        "check",
-        "testdata/seed-policies/block-log4shell-sigkill.yaml",
-        "testdata/seed-policies/block-log4shell-lsm.yaml",
-    ]))
 }

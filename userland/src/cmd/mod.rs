@@ -1,0 +1,6 @@
+//! One module per `veto` subcommand.
+
+pub mod policy;
+pub mod probe;
+pub mod run;
+pub mod sim;

@@ -1,0 +1,1 @@
+//! Where veto attaches each hook and what it needs from the kernel.

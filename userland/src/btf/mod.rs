@@ -14,7 +14,7 @@ mod raw;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use offsets::KernelOffsets;
+pub use offsets::{FromBtf, KernelOffsets, offset_fields};
 use raw::{Kind, Type};
 
 /// Where the kernel exports its own BTF.

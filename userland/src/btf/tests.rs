@@ -308,26 +308,15 @@ fn kernel_btf_has_task_struct_pid_and_lsm_hook_functions() {
 }
 
 #[test]
-fn kernel_offsets_are_found_and_distinct_within_each_struct() {
+fn kernel_offsets_are_found_and_marked_valid() {
     let btf = kernel();
     let off = KernelOffsets::from_btf(&btf).unwrap();
-    let task = [
-        off.task_mm,
-        off.task_real_parent,
-        off.task_pid,
-        off.task_tgid,
-        off.task_start_time,
-        off.task_fs,
-    ];
-    for (i, a) in task.iter().enumerate() {
-        for b in &task[i + 1..] {
-            assert_ne!(a, b);
-        }
-    }
-    // tgid directly follows pid in every kernel since 2.6.
-    assert_eq!(off.task_tgid, off.task_pid + 4);
-    // qstr: the name pointer follows the 8-byte hash_len union.
-    assert_eq!(off.dentry_d_name_name, off.dentry_d_name_len - 4 + 8);
+    assert_eq!(off.valid, 1);
+    // struct path is { mnt, dentry } and qstr is { hash_len union, name } in
+    // every kernel veto supports.
+    assert_eq!((off.path_mnt, off.path_dentry), (0, 8));
+    assert_eq!((off.qstr_len, off.qstr_name), (4, 8));
+    assert_ne!(off.mount_mnt_parent, off.mount_mnt_mountpoint);
 }
 
 #[test]
@@ -337,7 +326,15 @@ fn kernel_offset_path_matches_single_lookups() {
     assert_eq!(
         btf.member_offset_path("task_struct", "mm->exe_file->f_path.dentry")
             .unwrap(),
-        vec![off.task_mm, off.mm_exe_file, off.file_path_dentry]
+        vec![
+            off.task_mm,
+            off.mm_exe_file,
+            off.file_f_path + off.path_dentry
+        ]
+    );
+    assert_eq!(
+        btf.member_offset("dentry", &["d_name", "len"]).unwrap(),
+        off.dentry_d_name + off.qstr_len
     );
 }
 
@@ -391,7 +388,7 @@ fn kernel_offsets_agree_with_pahole_when_installed() {
     let btf = kernel();
     let off = KernelOffsets::from_btf(&btf).unwrap();
     let mut checked = 0;
-    for (field, value) in off.fields() {
+    for (field, value) in offset_fields(&off) {
         let mut parts = field.split('.');
         let ty = parts.next().unwrap();
         let members: Vec<&str> = parts.collect();

@@ -1,12 +1,155 @@
-//! `cargo xtask vmtest`.
+//! `cargo xtask vmtest`: boot the kernel matrix under QEMU and run veto's guest tests
+//! and the chosen scenario inside each kernel.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use veto_vmtest::matrix::{self, Options};
+use veto_vmtest::ui::Terminal;
+
+use crate::util::{cargo, root, run as run_cmd};
 
 /// Arguments of `cargo xtask vmtest`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run only this kernel (a name from kernels.toml; repeatable). Default: the default matrix.
+    #[arg(long = "kernel", value_name = "NAME")]
+    pub kernels: Vec<String>,
+    /// Run only tests whose name contains this.
+    #[arg(long, value_name = "SUBSTR")]
+    pub test: Option<String>,
+    /// The scenario to run (default: enforce-exec-sh).
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// VMs in parallel (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run only the K-th of N slices of the selected kernels (for CI fan-out).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Re-resolve the kernels' package versions and checksums into kernels.lock first.
+    #[arg(long)]
+    pub update_kernels: bool,
+    /// veto binary to put in the guests (default: the release or debug build, if built).
+    #[arg(long, value_name = "PATH")]
+    pub veto: Option<PathBuf>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 1/4")?;
+    let k: usize = k.parse().map_err(|e| format!("K: {e}"))?;
+    let n: usize = n.parse().map_err(|e| format!("N: {e}"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err("need 1 <= K <= N".into());
+    }
+    Ok((k, n))
+}
+
+/// The cargo target folder this invocation uses.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds the guest programs statically: musl if the target can be had, else glibc
+/// with a static C runtime. Returns the folder holding them.
+pub fn build_guest_programs() -> Result<PathBuf> {
+    const MUSL: &str = "x86_64-unknown-linux-musl";
+    let have_musl = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == MUSL)
+        })
+        .unwrap_or(false)
+        || Command::new("rustup")
+            .args(["target", "add", MUSL])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    let (target, rustflags) = if have_musl {
+        (MUSL, None)
+    } else {
+        eprintln!("vmtest: no {MUSL} target; building the guest programs with a static glibc");
+        (
+            "x86_64-unknown-linux-gnu",
+            Some("-C target-feature=+crt-static"),
+        )
+    };
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "veto-guest",
+        "--bins",
+        "--target",
+        target,
+    ]);
+    if let Some(f) = rustflags {
+        cmd.env("RUSTFLAGS", f);
+    }
+    run_cmd(&mut cmd).context("building the guest programs")?;
+    Ok(target_dir().join(target).join("release"))
+}
+
+/// Options for a run from the repository, with host packages and guest programs
+/// ready.
+fn prepare(args: &Args) -> Result<Options> {
+    let installed = veto_vmtest::host::ensure_host_packages()?;
+    if !installed.is_empty() {
+        eprintln!("vmtest: installed {}", installed.join(" "));
+    }
+    let guest_bin_dir = build_guest_programs()?;
+    let repo = root();
+    let veto =
+        veto_vmtest::image::find_veto(args.veto.as_deref(), &[target_dir(), repo.join("target")]);
+    match &veto {
+        Some(v) => eprintln!("vmtest: guest veto binary: {}", v.display()),
+        None => eprintln!(
+            "vmtest: no veto binary built (cargo xtask build): tests that need it will fail saying so"
+        ),
+    }
+    let cache_dir = std::env::var_os("VETO_VMTEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("target/vmtest-cache"));
+    Ok(Options {
+        out_dir: repo.join("target/vmtest"),
+        cache_dir,
+        kernels: args.kernels.clone(),
+        test_filter: args.test.clone(),
+        scenario: args.scenario.clone(),
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        shard: args.shard,
+        update_kernels: args.update_kernels,
+        guest_bin_dir,
+        veto,
+        deadline: None::<Duration>,
+        repo,
+    })
+}
 
 /// Runs `cargo xtask vmtest`.
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("cargo xtask vmtest is being written")
+pub fn run(args: Args) -> Result<()> {
+    let opts = prepare(&args)?;
+    let ui = Terminal::new();
+    let summary = matrix::run(&opts, &|p| ui.show(p))?;
+    println!("\n{}", summary.table);
+    println!(
+        "results: {}",
+        Path::new("target/vmtest/results.json").display()
+    );
+    if summary.failed {
+        bail!("the kernel matrix has failures (see target/vmtest/report.md)");
+    }
+    Ok(())
 }

@@ -1,1 +1,205 @@
-fn main() {}
+//! Simulator decisions per second with 1, 100 and 10,000 values per list.
+//!
+//! A decision is one call decided against every loaded hook on it
+//! ([`Simulator::decide`]): trace parsing and output are outside the figure.
+//! The goal is at least 10 M decisions/s on one core for the hash-backed
+//! operators, flat as lists grow. Criterion prints its own figures (and keeps
+//! JSON under target/criterion); a short fixed-length run afterwards prints a
+//! decisions/s table and writes it to `target/bench/sim-decisions.json`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use veto_policy::spec::{ActionKind, ArgOp, ArgType, BinaryOp, Policy};
+use veto_sim::Simulator;
+use veto_sim::build::{SelectorBuild, arg, kprobe, policy, selector};
+use veto_sim::trace::{self, Call, Event};
+
+const SIZES: [usize; 3] = [1, 100, 10_000];
+
+/// The operator families measured.
+#[derive(Clone, Copy)]
+enum Case {
+    /// matchBinaries In + string Equal: two hash probes.
+    InAndEqual,
+    /// matchBinaries NotIn + string NotEqual.
+    NotInAndNotEqual,
+    /// Integer Equal on a 64-bit argument.
+    IntEqual,
+    /// matchBinaries Prefix (per-length hash probes).
+    Prefix,
+}
+
+impl Case {
+    const ALL: [Case; 4] = [
+        Case::InAndEqual,
+        Case::NotInAndNotEqual,
+        Case::IntEqual,
+        Case::Prefix,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Case::InAndEqual => "in+equal",
+            Case::NotInAndNotEqual => "notin+notequal",
+            Case::IntEqual => "int-equal",
+            Case::Prefix => "prefix",
+        }
+    }
+
+    fn policy(self, n: usize) -> Policy {
+        // The real values sit at the end of each list, behind n-1 decoys.
+        let bins: Vec<String> = (1..n)
+            .map(|i| format!("/usr/lib/decoy/{i}/bin/tool"))
+            .chain(["/usr/bin/java".to_string()])
+            .collect();
+        let strs: Vec<String> = (1..n)
+            .map(|i| format!("/decoy/{i}"))
+            .chain(["/bin/sh".to_string()])
+            .collect();
+        let ints: Vec<i128> = (1..n as i128).map(|i| 1_000_000 + i).chain([59]).collect();
+        let prefixes: Vec<String> = (1..n)
+            .map(|i| format!("/decoy/{}/", "x".repeat(i % 40) + &i.to_string()))
+            .chain(["/usr/bin/".to_string()])
+            .collect();
+        let b: Vec<&str> = bins.iter().map(String::as_str).collect();
+        let s: Vec<&str> = strs.iter().map(String::as_str).collect();
+        let p: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        let sel = match self {
+            Case::InAndEqual => {
+                selector()
+                    .binaries(BinaryOp::In, &b, false)
+                    .arg_strs(0, ArgOp::Equal, &s)
+            }
+            Case::NotInAndNotEqual => {
+                selector()
+                    .binaries(BinaryOp::NotIn, &b, false)
+                    .arg_strs(0, ArgOp::NotEqual, &s)
+            }
+            Case::IntEqual => selector().arg_ints(1, ArgOp::Equal, &ints),
+            Case::Prefix => selector().binaries(BinaryOp::Prefix, &p, false),
+        };
+        policy(
+            "bench",
+            vec![kprobe(
+                "sys_execve",
+                vec![arg(0, ArgType::String), arg(1, ArgType::Int64)],
+                vec![sel.actions(&[ActionKind::Sigkill])],
+            )],
+        )
+    }
+}
+
+/// A simulator with 64 processes (half java, half dash) and 64 calls among them.
+fn setup(case: Case, n: usize) -> (Simulator, Vec<Call>) {
+    let mut sim = Simulator::new(&[case.policy(n)]);
+    let mut calls = Vec::new();
+    for i in 0..64u32 {
+        let pid = 100 + i;
+        let exe = if i % 2 == 0 {
+            "/usr/bin/java"
+        } else {
+            "/usr/bin/dash"
+        };
+        sim.step_line(&format!(
+            r#"{{"kind":"exec","pid":{pid},"ppid":1,"exe":"{exe}"}}"#
+        ))
+        .unwrap();
+        let path = if i % 4 < 2 { "/bin/sh" } else { "/bin/ls" };
+        let nr = if i % 3 == 0 { 59 } else { 57 };
+        let line =
+            format!(r#"{{"kind":"call","pid":{pid},"hook":"sys_execve","args":["{path}",{nr}]}}"#);
+        let Event::Call(c) = trace::parse_line(&line).unwrap() else {
+            unreachable!()
+        };
+        calls.push(c);
+    }
+    (sim, calls)
+}
+
+fn decide_all(sim: &Simulator, calls: &[Call]) -> usize {
+    let mut kills = 0;
+    for c in calls {
+        kills += usize::from(black_box(sim.decide(black_box(c))).unwrap().kills);
+    }
+    kills
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    for case in Case::ALL {
+        let mut g = c.benchmark_group(format!("sim-decisions/{}", case.name()));
+        for n in SIZES {
+            let (sim, calls) = setup(case, n);
+            g.throughput(Throughput::Elements(calls.len() as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter(|| decide_all(&sim, &calls))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = criterion_benches
+}
+
+/// Decisions per second over a fixed half second, for the summary table.
+fn rate(case: Case, n: usize) -> f64 {
+    let (sim, calls) = setup(case, n);
+    let start = Instant::now();
+    let mut decided = 0u64;
+    while start.elapsed() < Duration::from_millis(500) {
+        for _ in 0..100 {
+            black_box(decide_all(&sim, &calls));
+        }
+        decided += 100 * calls.len() as u64;
+    }
+    decided as f64 / start.elapsed().as_secs_f64()
+}
+
+fn summary() {
+    let mut rows = Vec::new();
+    println!("\nsimulator decisions per second (one core)");
+    println!(
+        "{:<16} {:>14} {:>14} {:>14}",
+        "operators", "1", "100", "10000"
+    );
+    for case in Case::ALL {
+        let rates: Vec<f64> = SIZES.iter().map(|&n| rate(case, n)).collect();
+        println!(
+            "{:<16} {:>12.2} M {:>12.2} M {:>12.2} M",
+            case.name(),
+            rates[0] / 1e6,
+            rates[1] / 1e6,
+            rates[2] / 1e6
+        );
+        for (n, r) in SIZES.iter().zip(&rates) {
+            rows.push(serde_json::json!({
+                "operators": case.name(),
+                "values_per_list": n,
+                "decisions_per_second": r.round(),
+            }));
+        }
+    }
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "../target".into());
+    let dir = std::path::Path::new(&dir).join("bench");
+    let path = dir.join("sim-decisions.json");
+    let doc = serde_json::json!({ "benchmark": "sim-decisions", "results": rows });
+    match std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()))
+    {
+        Ok(()) => println!("written: {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

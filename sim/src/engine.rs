@@ -132,6 +132,15 @@ impl Simulator {
 
     /// Parses and applies the next line (blank lines count but do nothing).
     pub fn step_line(&mut self, text: &str) -> Result<Option<CallReport>, TraceError> {
+        Ok(self.step_line_verdict(text)?.map(|(r, _)| r))
+    }
+
+    /// [`Simulator::step_line`], also returning the decisions by position
+    /// (which hook of which policy), for tests that must tell hooks apart.
+    pub fn step_line_verdict(
+        &mut self,
+        text: &str,
+    ) -> Result<Option<(CallReport, Verdict)>, TraceError> {
         self.line += 1;
         let line = self.line;
         if text.trim().is_empty() {
@@ -141,14 +150,19 @@ impl Simulator {
         self.apply(line, &event).map_err(|k| k.at(line))
     }
 
-    /// Applies `event` as line `line`, without parsing.
+    /// Applies `event` as the next line, without parsing.
     pub fn step(&mut self, event: &Event) -> Result<Option<CallReport>, TraceError> {
         self.line += 1;
         let line = self.line;
-        self.apply(line, event).map_err(|k| k.at(line))
+        let r = self.apply(line, event).map_err(|k| k.at(line))?;
+        Ok(r.map(|(r, _)| r))
     }
 
-    fn apply(&mut self, line: usize, event: &Event) -> Result<Option<CallReport>, TraceErrorKind> {
+    fn apply(
+        &mut self,
+        line: usize,
+        event: &Event,
+    ) -> Result<Option<(CallReport, Verdict)>, TraceErrorKind> {
         match event {
             Event::Exec {
                 pid,
@@ -175,7 +189,8 @@ impl Simulator {
                     let r = self.procs.live(call.pid)?;
                     self.procs.kill(r, line);
                 }
-                return Ok(Some(self.report(line, call, &verdict)));
+                let report = self.report(line, call, &verdict);
+                return Ok(Some((report, verdict)));
             }
         }
         Ok(None)

@@ -135,6 +135,8 @@ pub mod build;
 pub mod compile;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "gen")]
+pub mod generate;
 mod hash;
 pub mod oracle;
 pub mod process;

@@ -28,20 +28,28 @@ pub async fn serve(listener: TcpListener, commands: Vec<String>, journal: Journa
     };
     drop(listener);
     journal.record(Event::ShellConnected { peer });
-    // Look now, while the shell is certainly alive: after `exit` it is gone.
+    // Who holds the other end, read from /proc on a blocking thread while the commands
+    // run (a full /proc scan takes tens of milliseconds and must not delay them), and
+    // awaited before `exit`, while the shell is certainly alive.
     let local = stream.local_addr().ok();
-    let holders = local
-        .map(|l| procfs::socket_holders(peer, l))
-        .unwrap_or_default();
-    let chain = holders
-        .first()
-        .map(|&pid| procfs::parent_chain(pid))
-        .unwrap_or_default();
-    journal.record(Event::ShellOwner {
-        peer,
-        holders: chain,
+    let owner_journal = journal.clone();
+    let inspect = tokio::task::spawn_blocking(move || {
+        let holders = local
+            .map(|l| procfs::socket_holders(peer, l))
+            .unwrap_or_default();
+        let chain = holders
+            .first()
+            .map(|&pid| procfs::parent_chain(pid))
+            .unwrap_or_default();
+        owner_journal.record(Event::ShellOwner {
+            peer,
+            holders: chain,
+        });
     });
-    if let Err(err) = converse(stream, &commands, &journal).await {
+    let before_exit = async {
+        let _ = inspect.await;
+    };
+    if let Err(err) = converse(stream, &commands, &journal, before_exit).await {
         journal.record(Event::ShellError(err.to_string()));
     }
 }
@@ -50,11 +58,16 @@ async fn converse(
     mut stream: TcpStream,
     commands: &[String],
     journal: &Journal,
+    before_exit: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let mut before_exit = Some(before_exit);
     let mut pending = Vec::new();
     let mut chunk = [0u8; 4096];
     for (index, command) in commands.iter().enumerate() {
         if command == EXIT {
+            if let Some(wait) = before_exit.take() {
+                wait.await;
+            }
             stream.write_all(b"exit\n").await?;
             journal.record(Event::CommandSent {
                 command: command.clone(),

@@ -659,15 +659,25 @@ fn steps(o: &Outcome, entries: &[Entry], target: &str, rel: impl Fn(Instant) -> 
     };
     out.push(step(StepName::ClassFetch, fetch, detail));
 
-    // The shell step is the exec of /bin/sh, not the fork before it: on JDK 17 the child
-    // first shows the JVM's own image, then jspawnhelper, and only then /bin/sh.
-    let shell_pid = o.shell.as_ref().map(|s| s.pid);
-    let spawn = first(&|e| match e {
-        Event::Process(s) => {
-            is_shell(&s.exe, &s.cmdline) && shell_pid.is_none_or(|pid| pid == s.pid)
-        }
-        _ => false,
+    // The shell's process is seen from its fork on: on JDK 17 the child first shows the
+    // JVM's own image, then jspawnhelper, then /bin/sh. The step counts from the first
+    // sighting of the process that became the shell (the one holding the connection, else
+    // any child seen running /bin/sh); the detail lists every image seen for it. Sightings
+    // come from polling, so this time can lag the real fork by a poll interval or more on
+    // a busy machine, and may even land after the connection.
+    let shell_pid = o.shell.as_ref().map(|s| s.pid).or_else(|| {
+        o.processes
+            .iter()
+            .find(|p| is_shell(&p.exe, &p.cmdline))
+            .map(|p| p.pid)
     });
+    let ran_sh = o
+        .processes
+        .iter()
+        .any(|p| Some(p.pid) == shell_pid && is_shell(&p.exe, &p.cmdline))
+        || o.shell.is_some();
+    let spawn =
+        first(&|e| matches!(e, Event::Process(s) if Some(s.pid) == shell_pid)).filter(|_| ran_sh);
     let detail = match spawn.map(|e| &e.event) {
         Some(Event::Process(s)) => {
             let execs: Vec<&str> = o
@@ -677,9 +687,8 @@ fn steps(o: &Outcome, entries: &[Entry], target: &str, rel: impl Fn(Instant) -> 
                 .map(|p| p.exe.as_str())
                 .collect();
             format!(
-                "pid {} runs /bin/sh ({}), parent {}; images seen for this pid: {}",
+                "pid {}, child of {}; images seen for this pid: {}",
                 s.pid,
-                s.exe,
                 s.ppid,
                 execs.join(" -> ")
             )

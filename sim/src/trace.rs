@@ -1,4 +1,4 @@
-//! The trace format: JSON lines, one event per line (`docs/trace.md`,
+//! The trace format: JSON lines, one event per line (`docs/sim.md`,
 //! `docs/trace.schema.json`).
 //!
 //! Parsing is strict on purpose: an unknown field or a wrong type is a typo in

@@ -26,7 +26,7 @@ pub struct SimArgs {
     /// A TracingPolicy file; repeat for several (loaded in this order).
     #[arg(long = "policy", value_name = "FILE", required = true)]
     pub policies: Vec<PathBuf>,
-    /// The trace: JSON lines of exec, proc, fork, exit and call events (docs/trace.md).
+    /// The trace: JSON lines of exec, proc, fork, exit and call events (docs/sim.md).
     #[arg(long, value_name = "FILE")]
     pub trace: PathBuf,
     /// Output format.

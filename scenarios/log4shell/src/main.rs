@@ -53,6 +53,10 @@ struct RunArgs {
     /// Seconds the chain may take after the request.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Start the JVM with trustURLCodebase=false (JDK 17's default) to see the JDK refuse
+    /// the remote class.
+    #[arg(long)]
+    no_trust_url_codebase: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +114,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             Form::DefaultValues => LookupForm::DefaultValues,
         }),
         cgroup: args.cgroup,
+        trust_url_codebase: !args.no_trust_url_codebase,
         chain_timeout: Duration::from_secs(args.timeout),
         handle_signals: true,
         ..Config::default()
@@ -209,6 +214,21 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
                 .join(" <- ")
         })
         .collect();
+    // How often polling caught the JDK's helper between the JVM's fork and /bin/sh.
+    let helper_seen = outcomes
+        .iter()
+        .filter_map(|o| o.shell.as_ref())
+        .filter(|s| {
+            s.exe_history
+                .iter()
+                .any(|p| p.exe.ends_with("/jspawnhelper"))
+        })
+        .count();
+    println!(
+        "  jspawnhelper seen in the shell's exec history in {helper_seen}/{} runs",
+        outcomes.len()
+    );
+    figures.insert("jspawnhelper_seen".into(), helper_seen.into());
     figures.insert("runs".into(), outcomes.len().into());
     figures.insert("wall_ms_median".into(), wall.into());
     figures.insert("setup_ms_median".into(), setup.into());

@@ -23,12 +23,12 @@ pub enum AptError {
     )]
     NoMirror,
     /// File system trouble in the cache.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An apt command failed.
     #[error("{command} failed: {detail}")]
@@ -119,7 +119,7 @@ impl Apt {
     pub fn new(dir: &Path, mirror: &str, suites: &BTreeSet<String>) -> Result<Apt, AptError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| AptError::Io { path, source }
+            move |error| AptError::Io { path, error }
         };
         for sub in ["lists/partial", "cache/archives/partial", "debs"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
@@ -214,16 +214,16 @@ impl Apt {
     pub fn index(&self, suite: &str) -> Result<Vec<Stanza>, AptError> {
         let lists = self.dir.join("lists");
         let needle = format!("_dists_{suite}_main_binary-amd64_Packages");
-        let dir = std::fs::read_dir(&lists).map_err(|source| AptError::Io {
+        let dir = std::fs::read_dir(&lists).map_err(|error| AptError::Io {
             path: lists.clone(),
-            source,
+            error,
         })?;
         let mut out = Vec::new();
         for e in dir.flatten() {
             if e.file_name().to_string_lossy().ends_with(&needle) {
-                let text = std::fs::read_to_string(e.path()).map_err(|source| AptError::Io {
+                let text = std::fs::read_to_string(e.path()).map_err(|error| AptError::Io {
                     path: e.path(),
-                    source,
+                    error,
                 })?;
                 out.extend(parse_packages(&text));
             }
@@ -449,5 +449,77 @@ mod tests {
         assert_eq!(s[0].filename, "pool/a.deb");
         assert_eq!(s[0].size, 5);
         assert_eq!(s[1].version, "2");
+    }
+
+    /// A private apt whose lists hold one fake bookworm index (no network).
+    fn fake_apt(dir: &Path) -> Apt {
+        let apt = Apt::new(
+            dir,
+            "http://deb.debian.org/debian",
+            &["bookworm".to_string()].into(),
+        )
+        .unwrap();
+        let index = "Package: linux-image-cloud-amd64\nVersion: 6.1.176-1\n\
+                     Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1)\n\
+                     Filename: pool/main/l/meta.deb\nSize: 1500\nSHA256: aa\n\n\
+                     Package: linux-image-6.1.0-50-cloud-amd64\nVersion: 6.1.176-1\n\
+                     Depends: kmod, linux-base (>= 4.3~)\nFilename: pool/main/l/image.deb\nSize: 26484304\nSHA256: bb\n";
+        std::fs::write(
+            dir.join("lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"),
+            index,
+        )
+        .unwrap();
+        apt
+    }
+
+    #[test]
+    fn a_meta_package_resolves_to_itself_and_its_pinned_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let (version, debs) = fake_apt(dir.path())
+            .resolve("bookworm", "linux-image-cloud-amd64")
+            .unwrap();
+        assert_eq!(version, "6.1.176-1");
+        let names: Vec<&str> = debs.iter().map(|d| d.package.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "linux-image-6.1.0-50-cloud-amd64",
+                "linux-image-cloud-amd64"
+            ]
+        );
+        assert_eq!(debs[0].filename, "pool/main/l/image.deb");
+    }
+
+    #[test]
+    fn a_package_missing_from_the_suite_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = fake_apt(dir.path())
+            .resolve("bookworm", "linux-image-nope")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "package linux-image-nope not found in bookworm"
+        );
+    }
+
+    #[test]
+    fn a_locked_version_gone_from_the_archive_names_the_update_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = LockedDeb {
+            package: "linux-image-6.1.0-50-cloud-amd64".into(),
+            version: "6.1.170-1".into(),
+            filename: "pool/main/l/old.deb".into(),
+            size: 1,
+            sha256: "cc".into(),
+        };
+        let e = fake_apt(dir.path())
+            .check_present("bookworm", &deb)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "locked linux-image-6.1.0-50-cloud-amd64 6.1.170-1 is no longer in bookworm; \
+             run `cargo xtask vmtest --update-kernels` to re-resolve"
+        );
     }
 }

@@ -101,12 +101,12 @@ pub struct Kernel {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {error}")]
     Read {
         /// kernels.toml path.
         file: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Syntax, an unknown key, or a wrong type.
     #[error("{file}:{line}: {reason}")]
@@ -166,9 +166,9 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 impl Matrix {
     /// Reads and validates `file`.
     pub fn load(file: &Path) -> Result<Matrix, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(file).map_err(|error| ConfigError::Read {
             file: file.to_path_buf(),
-            source,
+            error,
         })?;
         Matrix::parse(file, &text)
     }

@@ -18,12 +18,12 @@ use crate::lock::{Lock, LockedDeb, LockedKernel, UPDATE_COMMAND};
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// apt failed.
-    #[error("kernel {kernel:?}: {source}")]
+    #[error("kernel {kernel:?}: {error}")]
     Apt {
         /// The kernel.
         kernel: String,
         /// The apt error.
-        source: AptError,
+        error: AptError,
     },
     /// A .deb does not match the lock.
     #[error(
@@ -115,9 +115,9 @@ impl<'a> Fetcher<'a> {
     }
 
     fn apt(&mut self, kernel: &str) -> Result<&Apt, FetchError> {
-        let wrap = |source| FetchError::Apt {
+        let wrap = |error| FetchError::Apt {
             kernel: kernel.into(),
-            source,
+            error,
         };
         if self.apt.is_none() {
             let mirror = machine_mirror().map_err(wrap)?;
@@ -133,9 +133,9 @@ impl<'a> Fetcher<'a> {
             (self.progress)(FetchEvent::Updating);
             self.apt(kernel)?
                 .update()
-                .map_err(|source| FetchError::Apt {
+                .map_err(|error| FetchError::Apt {
                     kernel: kernel.into(),
-                    source,
+                    error,
                 })?;
             self.updated = true;
         }
@@ -153,9 +153,9 @@ impl<'a> Fetcher<'a> {
             let apt = self.updated_apt(&k.name)?;
             let (version, deb) = apt
                 .resolve(suite, package)
-                .map_err(|source| FetchError::Apt {
+                .map_err(|error| FetchError::Apt {
                     kernel: k.name.clone(),
-                    source,
+                    error,
                 })?;
             lock.kernel.retain(|l| l.name != k.name);
             lock.kernel.push(LockedKernel {
@@ -246,9 +246,9 @@ impl<'a> Fetcher<'a> {
         }
         for d in missing {
             let apt = self.updated_apt(kernel)?;
-            let wrap = |source| FetchError::Apt {
+            let wrap = |error| FetchError::Apt {
                 kernel: kernel.into(),
-                source,
+                error,
             };
             apt.check_present(suite, d).map_err(wrap)?;
             let path = apt.download(d).map_err(wrap)?;

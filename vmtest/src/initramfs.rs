@@ -258,7 +258,10 @@ mod tests {
             .map(|l| {
                 // A device shows "major, minor" where a file shows its size.
                 let skip = if l.starts_with('c') { 9 } else { 8 };
-                l.split_whitespace().skip(skip).collect::<Vec<_>>().join(" ")
+                l.split_whitespace()
+                    .skip(skip)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             })
             .collect();
         for want in [
@@ -273,7 +276,10 @@ mod tests {
             "veto",
             "veto/manifest.json",
         ] {
-            assert!(names.iter().any(|n| n == want), "{want} missing from {listing}");
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {listing}"
+            );
         }
         assert_eq!(names.len(), 10, "{listing}");
         assert!(

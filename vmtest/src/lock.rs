@@ -59,12 +59,12 @@ pub struct LockedDeb {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// The lock could not be read or written.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Io {
         /// kernels.lock path.
         file: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Syntax or shape.
     #[error("{file}:{line}: {reason}")]
@@ -101,9 +101,9 @@ impl Lock {
         match std::fs::read_to_string(file) {
             Ok(text) => Lock::parse(file, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lock::default()),
-            Err(source) => Err(LockError::Io {
+            Err(error) => Err(LockError::Io {
                 file: file.to_path_buf(),
-                source,
+                error,
             }),
         }
     }
@@ -204,9 +204,9 @@ impl Lock {
             "# Resolved kernel packages for kernels.toml. Written by `{UPDATE_COMMAND}`;\n\
              # every other run fetches exactly these versions and checks these checksums.\n\n{body}"
         );
-        std::fs::write(file, text).map_err(|source| LockError::Io {
+        std::fs::write(file, text).map_err(|error| LockError::Io {
             file: file.to_path_buf(),
-            source,
+            error,
         })
     }
 }

@@ -90,31 +90,31 @@ pub enum MatrixError {
     #[error(transparent)]
     Image(#[from] ImageError),
     /// Modules.
-    #[error("kernel {kernel:?}: {source}")]
+    #[error("kernel {kernel:?}: {error}")]
     Modules {
         /// Kernel.
         kernel: String,
         /// Error.
-        source: ModuleError,
+        error: ModuleError,
     },
     /// QEMU could not start.
-    #[error("kernel {kernel:?}: {source}")]
+    #[error("kernel {kernel:?}: {error}")]
     Qemu {
         /// Kernel.
         kernel: String,
         /// Error.
-        source: QemuError,
+        error: QemuError,
     },
     /// Bad selection.
     #[error("{0}")]
     Usage(String),
     /// Writing outputs.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// Path.
         path: PathBuf,
         /// Error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -217,9 +217,9 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
     }
 
     let base = base_image(&opts.repo, &opts.guest_bin_dir, opts.veto.as_deref())?;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|source| MatrixError::Io {
+    std::fs::create_dir_all(&opts.out_dir).map_err(|error| MatrixError::Io {
         path: opts.out_dir.clone(),
-        source,
+        error,
     })?;
 
     let runs: Mutex<Vec<Option<KernelRun>>> = Mutex::new(vec![None; prepared.len()]);
@@ -281,21 +281,21 @@ fn run_kernel(
     let dir = opts.out_dir.join(&kernel.name);
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| MatrixError::Io { path, source }
+        move |error| MatrixError::Io { path, error }
     };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let modules = match (&files.modules_dir, kernel.modules.is_empty()) {
         (_, true) => Vec::new(),
         (Some(m), false) => ModuleIndex::new(m)
             .and_then(|idx| idx.load_order(&kernel.modules))
-            .map_err(|source| MatrixError::Modules {
+            .map_err(|error| MatrixError::Modules {
                 kernel: kernel.name.clone(),
-                source,
+                error,
             })?,
         (None, false) => {
             return Err(MatrixError::Modules {
                 kernel: kernel.name.clone(),
-                source: ModuleError::NoModules(kernel.modules.clone()),
+                error: ModuleError::NoModules(kernel.modules.clone()),
             });
         }
     };
@@ -327,9 +327,9 @@ fn run_kernel(
             line: line.to_string(),
         })
     })
-    .map_err(|source| MatrixError::Qemu {
+    .map_err(|error| MatrixError::Qemu {
         kernel: kernel.name.clone(),
-        source,
+        error,
     })?;
     let console = std::fs::read_to_string(&spec.console_log).unwrap_or_default();
     let run = judge(kernel, &files.release, tests, &outcome, &console);
@@ -351,7 +351,7 @@ fn write_outputs(dir: &Path, runs: &[KernelRun], wall_s: f64) -> Result<(), Matr
         ("report.md", report::markdown_report(runs, wall_s)),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| MatrixError::Io { path, source })?;
+        std::fs::write(&path, text).map_err(|error| MatrixError::Io { path, error })?;
     }
     Ok(())
 }

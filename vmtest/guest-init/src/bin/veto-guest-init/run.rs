@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use veto_guest::protocol::{
-    EXIT_UNSUPPORTED, Event, OUTPUT_LIMIT, RESULTS_DEVICE, Status, TestSpec, parse_metrics,
+    EXIT_UNSUPPORTED, Event, METRIC_PREFIX, OUTPUT_LIMIT, RESULTS_DEVICE, Status, TestSpec,
+    parse_metrics,
 };
 
 /// The results serial port, in raw mode so lines arrive byte for byte.
@@ -180,18 +181,37 @@ pub fn run_test(spec: &TestSpec) -> Event {
             }
             (Some(code), _) => result(
                 Status::Fail,
-                format!("exit code {code}: {}", last_lines(&output)),
+                format!("exit code {code}: {}", fail_reason(&out, &err)),
                 output,
                 metrics,
             ),
             (None, Some(sig)) => result(
                 Status::Fail,
-                format!("killed by signal {sig}: {}", last_lines(&output)),
+                format!("killed by signal {sig}: {}", fail_reason(&out, &err)),
                 output,
                 metrics,
             ),
             (None, None) => result(Status::Fail, format!("ended with {st}"), output, metrics),
         },
+    }
+}
+
+/// Why a test failed: its own last stdout line if it printed one (the guest
+/// programs print their verdict there), else the tail of its stderr.
+fn fail_reason(out: &str, err: &str) -> String {
+    let last = |s: &str, n: usize| {
+        let lines: Vec<&str> = s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(METRIC_PREFIX.trim()))
+            .collect();
+        lines[lines.len().saturating_sub(n)..].join(" | ")
+    };
+    let from_out = last(out, 1);
+    if from_out.is_empty() {
+        last(err, 3)
+    } else {
+        from_out
     }
 }
 

@@ -249,12 +249,7 @@ fn plan_hook(policy: &Policy, hook: &Hook) -> HookPlan {
         } => {
             // Validation guarantees the name resolves.
             let name = syscalls::resolve(call).unwrap_or(call);
-            if let Some(nr32) = syscalls::i386_number(name) {
-                compat_gap = Some(format!(
-                    "a 32-bit entry of {name} (int 0x80 or a 32-bit process, i386 syscall {nr32}) \
-                     never reaches syscalls/sys_enter_{name}; only raw_syscalls/sys_enter sees it"
-                ));
-            }
+            compat_gap = compat_note(name);
             (
                 syscall_tracepoint(name),
                 format!(
@@ -306,6 +301,13 @@ fn plan_hook(policy: &Policy, hook: &Hook) -> HookPlan {
             }
         },
         HookPoint::Tracepoint { subsystem, event } => {
+            if subsystem == "syscalls"
+                && let Some(name) = event
+                    .strip_prefix("sys_enter_")
+                    .or_else(|| event.strip_prefix("sys_exit_"))
+            {
+                compat_gap = compat_note(name);
+            }
             notes.push(format!(
                 "tracepoint {subsystem}/{event} and its argument fields are checked against the \
                  kernel's tracefs format at load time"
@@ -329,21 +331,14 @@ fn plan_hook(policy: &Policy, hook: &Hook) -> HookPlan {
         }
     };
 
-    let mut needs = vec![match &attach {
-        AttachPoint::Tracepoint { .. } => KernelNeed::Tracepoint,
-        AttachPoint::Kprobe { .. } => KernelNeed::Kprobe,
-        AttachPoint::Lsm { .. } => KernelNeed::BpfLsm,
-        AttachPoint::FmodRet { .. } => KernelNeed::FmodRet,
-    }];
+    let mut needs = vec![attach_need(&attach)];
     let mut enforcement = Vec::new();
     let mut push = |e: Enforcement, needs: &mut Vec<KernelNeed>| {
-        needs.push(match (&e.effect, &e.at) {
-            (Effect::Signal { .. }, _) => KernelNeed::SendSignal,
-            (_, AttachPoint::Lsm { .. }) => KernelNeed::BpfLsm,
-            (_, AttachPoint::FmodRet { .. }) => KernelNeed::FmodRet,
-            (_, AttachPoint::Kprobe { .. }) => KernelNeed::Kprobe,
-            (_, AttachPoint::Tracepoint { .. }) => KernelNeed::Tracepoint,
-        });
+        // The program at `at` must load, and a signal needs the helper.
+        needs.push(attach_need(&e.at));
+        if let Effect::Signal { .. } = e.effect {
+            needs.push(KernelNeed::SendSignal);
+        }
         if !enforcement.contains(&e) {
             enforcement.push(e);
         }
@@ -420,6 +415,26 @@ fn plan_hook(policy: &Policy, hook: &Hook) -> HookPlan {
         compat_gap,
         notes,
     }
+}
+
+/// The kernel feature a program at `at` needs to load.
+fn attach_need(at: &AttachPoint) -> KernelNeed {
+    match at {
+        AttachPoint::Tracepoint { .. } => KernelNeed::Tracepoint,
+        AttachPoint::Kprobe { .. } => KernelNeed::Kprobe,
+        AttachPoint::Lsm { .. } => KernelNeed::BpfLsm,
+        AttachPoint::FmodRet { .. } => KernelNeed::FmodRet,
+    }
+}
+
+/// The compat note of a hook on syscall `name`'s 64-bit tracepoint, if the syscall
+/// also has a 32-bit entry.
+fn compat_note(name: &str) -> Option<String> {
+    let nr32 = syscalls::i386_number(name)?;
+    Some(format!(
+        "a 32-bit entry of {name} (int 0x80 or a 32-bit process, i386 syscall {nr32}) \
+         never reaches syscalls/sys_enter_{name}; only raw_syscalls/sys_enter sees it"
+    ))
 }
 
 /// Where a NotifyEnforcer decision takes effect for one enforcer call.

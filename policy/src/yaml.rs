@@ -191,6 +191,7 @@ impl Cx {
             }
         };
         let mut entries = Vec::with_capacity(pairs.len());
+        let mut seen: Vec<(&str, Span)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let View::Scalar(key) = view(k) else {
                 self.err(
@@ -199,6 +200,19 @@ impl Cx {
                 );
                 continue;
             };
+            // The YAML loader refuses a key repeated verbatim; `a` and `"a"` differ
+            // in source text but are the same field, so check by value too.
+            if let Some(&(_, first)) = seen.iter().find(|(k2, _)| *k2 == key) {
+                self.err(
+                    span(k),
+                    format!(
+                        "field \"{key}\" is given twice in {} (first at {}:{})",
+                        schema.path, first.line, first.col
+                    ),
+                );
+                continue;
+            }
+            seen.push((key, span(k)));
             if schema.known.contains(&key) {
                 entries.push((key, v));
             } else if schema.unsupported.contains(&key) {

@@ -433,3 +433,6 @@ fn options(cx: &mut Cx, node: &Node<'_>) -> Vec<PolicyOption> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,14 +5,13 @@
 //! it reads the compiled policies and the process table and returns a
 //! [`Verdict`]; [`Simulator::step`] then applies it (a killed process is gone).
 
-use std::collections::HashMap;
-
 use veto_policy::spec::Policy;
 
 use crate::compile::{
     BinaryMatcher, CompiledHook, CompiledPolicy, CompiledSelector, Effect, LineageAlloc, PidMatcher,
 };
 use crate::error::{TraceError, TraceErrorKind};
+use crate::hash::FastMap;
 use crate::process::ProcessTable;
 use crate::report::{CallReport, Decision, Outcome};
 use crate::trace::{self, ArgValue, Call, Event};
@@ -77,7 +76,7 @@ const NO_SELECTORS: Effect = Effect {
 #[derive(Debug)]
 pub struct Simulator {
     policies: Vec<CompiledPolicy>,
-    by_hook: HashMap<String, Vec<HookRef>>,
+    by_hook: FastMap<String, Vec<HookRef>>,
     lineage: LineageAlloc,
     procs: ProcessTable,
     line: usize,
@@ -91,7 +90,7 @@ impl Simulator {
             .iter()
             .map(|p| CompiledPolicy::compile(p, &mut lineage))
             .collect();
-        let mut by_hook: HashMap<String, Vec<HookRef>> = HashMap::new();
+        let mut by_hook: FastMap<String, Vec<HookRef>> = FastMap::default();
         for (pi, p) in policies.iter().enumerate() {
             for (hi, h) in p.hooks.iter().enumerate() {
                 by_hook.entry(h.name.clone()).or_default().push(HookRef {
@@ -198,10 +197,22 @@ impl Simulator {
 
     /// Decides `call` without changing any state.
     pub fn decide(&self, call: &Call) -> Result<Verdict, TraceErrorKind> {
-        let r = self.procs.live(call.pid)?;
         let mut v = Verdict::default();
-        let Some(refs) = self.by_hook.get(&call.hook) else {
-            return Ok(v);
+        self.decide_into(call, &mut v)?;
+        Ok(v)
+    }
+
+    /// [`Simulator::decide`] into a verdict whose buffer is reused, so that
+    /// deciding many calls allocates nothing.
+    pub fn decide_into(&self, call: &Call, v: &mut Verdict) -> Result<(), TraceErrorKind> {
+        v.matched.clear();
+        v.kills = false;
+        v.errno = None;
+        v.signals = false;
+        v.posted = false;
+        let r = self.procs.live(call.pid)?;
+        let Some(refs) = self.by_hook.get(call.hook.as_str()) else {
+            return Ok(());
         };
         for hr in refs {
             let hook = &self.policies[hr.policy as usize].hooks[hr.hook as usize];
@@ -234,7 +245,7 @@ impl Simulator {
                 v.errno = effect.deny;
             }
         }
-        Ok(v)
+        Ok(())
     }
 
     /// Every argument a hook reads must be there, with the declared type.

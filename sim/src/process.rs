@@ -6,11 +6,11 @@
 //! while children refer to it. A reused pid gets a fresh record, so ancestry
 //! never jumps to an unrelated process that happens to reuse a number.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::compile::LineageAlloc;
 use crate::error::TraceErrorKind;
+use crate::hash::FastMap;
 
 /// Whether a process can still appear in the trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Marks {
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     records: Vec<Process>,
-    by_pid: HashMap<u32, usize>,
+    by_pid: FastMap<u32, usize>,
 }
 
 impl ProcessTable {

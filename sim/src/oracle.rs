@@ -94,3 +94,71 @@ pub fn compare(expected: &[CallReport], observed: &[Observed]) -> Vec<Disagreeme
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Decision;
+
+    fn report(outcome: Outcome, errno: Option<i32>) -> CallReport {
+        CallReport {
+            line: 3,
+            pid: 100,
+            hook: "sys_execve".into(),
+            decisions: vec![Decision {
+                policy: "p".into(),
+                selector: Some(1),
+                actions: vec!["Override"],
+            }],
+            outcome,
+            errno,
+            posted: true,
+        }
+    }
+
+    fn seen(outcome: Outcome, errno: Option<i32>) -> Observed {
+        Observed {
+            line: 3,
+            outcome,
+            errno,
+            posted: true,
+            selectors: None,
+        }
+    }
+
+    #[test]
+    fn agreement_yields_nothing() {
+        let e = [report(Outcome::Deny, Some(-1))];
+        assert!(compare(&e, &[seen(Outcome::Deny, Some(-1))]).is_empty());
+    }
+
+    #[test]
+    fn a_different_outcome_is_one_disagreement_on_its_line() {
+        let e = [report(Outcome::Sigkill, None)];
+        let d = compare(&e, &[seen(Outcome::Allow, None)]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, 3);
+    }
+
+    #[test]
+    fn errno_is_compared_only_where_the_caller_survives_a_deny() {
+        let e = [report(Outcome::Sigkill, Some(-1))];
+        assert!(compare(&e, &[seen(Outcome::Sigkill, None)]).is_empty());
+        let e = [report(Outcome::Deny, Some(-1))];
+        assert_eq!(compare(&e, &[seen(Outcome::Deny, Some(-13))]).len(), 1);
+    }
+
+    #[test]
+    fn selectors_are_compared_when_observed() {
+        let e = [report(Outcome::Deny, Some(-1))];
+        let mut o = seen(Outcome::Deny, Some(-1));
+        o.selectors = Some(vec![("p".into(), Some(0))]);
+        assert_eq!(compare(&e, &[o]).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_observation_is_reported() {
+        let e = [report(Outcome::Deny, Some(-1))];
+        assert_eq!(compare(&e, &[]).len(), 1);
+    }
+}

@@ -64,6 +64,31 @@ pub enum Event {
     },
     /// A process in the app's tree was seen (or seen to change).
     Process(Sighting),
+    /// The kernel reported a fork in the app's tree (a new process, not a thread).
+    Fork {
+        /// The forking process.
+        parent: i32,
+        /// The new process.
+        child: i32,
+    },
+    /// The kernel reported an exec in the app's tree; image read from /proc on arrival.
+    Exec {
+        /// The process.
+        pid: i32,
+        /// Its executable when the event was read (best effort: it may have exec'd again).
+        exe: String,
+        /// Its command line when the event was read.
+        cmdline: Vec<String>,
+    },
+    /// The kernel reported a process of the app's tree exiting.
+    Exit {
+        /// The process.
+        pid: i32,
+        /// Its exit code in wait-status form.
+        code: u32,
+    },
+    /// The kernel dropped process events (receive buffer overrun).
+    ProcEventsLost,
     /// The reverse shell connected to the listener.
     ShellConnected {
         /// The shell's address.
@@ -127,6 +152,15 @@ impl Journal {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(entry);
+        self.changed.notify_waiters();
+    }
+
+    /// Appends `event` with a time taken elsewhere (e.g. the kernel's timestamp).
+    pub fn record_at(&self, at: Instant, event: Event) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Entry { at, event });
         self.changed.notify_waiters();
     }
 

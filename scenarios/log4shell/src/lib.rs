@@ -14,6 +14,7 @@
 //! - [`java`]: JDK prerequisites and the javac build step;
 //! - [`app`]: the vulnerable app's process and its teardown;
 //! - [`procfs`]: what /proc says about processes and sockets;
+//! - [`proc_events`]: exact fork/exec/exit events from the kernel's process connector;
 //! - [`journal`]: the timestamped record every part writes to;
 //! - [`outcome`]: the result and its summary; [`scenario`]: the runner.
 #![deny(missing_docs)]
@@ -27,6 +28,7 @@ pub mod ldap;
 pub mod listener;
 pub mod outcome;
 pub mod payload;
+pub mod proc_events;
 pub mod procfs;
 pub mod scenario;
 

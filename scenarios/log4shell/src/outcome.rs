@@ -107,6 +107,25 @@ pub struct ProcessRecord {
     pub cmdline: Vec<String>,
 }
 
+/// One fork, exec or exit in the app's tree, as the kernel reported it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecRecord {
+    /// When, by the kernel's clock (ms after the request).
+    pub at_ms: f64,
+    /// "fork", "exec" or "exit".
+    pub kind: &'static str,
+    /// The process.
+    pub pid: i32,
+    /// For a fork: the forking process.
+    pub parent: Option<i32>,
+    /// For an exec: the image read from /proc when the event arrived (best effort).
+    pub exe: Option<String>,
+    /// For an exec: the command line read then.
+    pub cmdline: Option<Vec<String>>,
+    /// For an exit: the wait status.
+    pub code: Option<u32>,
+}
+
 /// The reverse shell as /proc showed it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShellRecord {
@@ -204,8 +223,13 @@ pub struct Outcome {
     pub commands: Vec<CommandRecord>,
     /// The marker file.
     pub marker: Marker,
-    /// Processes seen under the JVM.
+    /// Processes seen under the JVM by polling /proc.
     pub processes: Vec<ProcessRecord>,
+    /// Forks, execs and exits under the JVM from the kernel's process events, in time
+    /// order.
+    pub exec_trace: Vec<ExecRecord>,
+    /// Where `exec_trace` came from, or why it is empty.
+    pub exec_trace_source: String,
     /// The vulnerable app.
     pub app: AppRecord,
     /// The attacker's servers.

@@ -15,10 +15,11 @@ use crate::journal::{Entry, Event, Journal};
 use crate::ldap::{Referral, Request};
 use crate::listener::EXIT;
 use crate::outcome::{
-    AppRecord, Attacker, Cleanup, CommandRecord, Marker, Outcome, ProcessRecord, ServerRecord,
-    ShellRecord, Step, StepName, Verdict,
+    AppRecord, Attacker, Cleanup, CommandRecord, ExecRecord, Marker, Outcome, ProcessRecord,
+    ServerRecord, ShellRecord, Step, StepName, Verdict,
 };
 use crate::payload::{self, CLASS_NAME, PayloadError};
+use crate::proc_events::ProcEvents;
 use crate::procfs::{self, Watcher};
 use crate::{http, ldap, listener};
 
@@ -338,6 +339,13 @@ impl RunContext<'_> {
             app.move_to_cgroup(cgroup)?;
         }
         let watcher = Watcher::start(app.pid, self.config.watch_interval, journal.clone());
+        let (proc_events, exec_trace_source) = match ProcEvents::start(app.pid, journal.clone()) {
+            Ok(p) => (
+                Some(p),
+                "kernel process events connector (netlink)".to_string(),
+            ),
+            Err(e) => (None, format!("{e}; only polled sightings are available")),
+        };
 
         // The request.
         let lookup = match self.config.request {
@@ -388,6 +396,7 @@ impl RunContext<'_> {
                 Ok(Ok(ref s)) if s.contains(" 200")
             );
         drop(watcher);
+        drop(proc_events);
         let teardown_started = Instant::now();
         let processes_left = app.kill(Duration::from_secs(2));
         let app_pid = app.pid;
@@ -424,6 +433,8 @@ impl RunContext<'_> {
                     _ => None,
                 })
                 .collect(),
+            exec_trace: exec_trace(&entries, &rel),
+            exec_trace_source,
             app: AppRecord {
                 pid: app_pid,
                 port: app_port,
@@ -567,6 +578,41 @@ fn command_records(
         .collect()
 }
 
+fn exec_trace(entries: &[Entry], rel: &impl Fn(Instant) -> f64) -> Vec<ExecRecord> {
+    let mut out: Vec<ExecRecord> = entries
+        .iter()
+        .filter_map(|e| {
+            let blank = |kind, pid| ExecRecord {
+                at_ms: rel(e.at),
+                kind,
+                pid,
+                parent: None,
+                exe: None,
+                cmdline: None,
+                code: None,
+            };
+            Some(match &e.event {
+                Event::Fork { parent, child } => ExecRecord {
+                    parent: Some(*parent),
+                    ..blank("fork", *child)
+                },
+                Event::Exec { pid, exe, cmdline } => ExecRecord {
+                    exe: Some(exe.clone()),
+                    cmdline: Some(cmdline.clone()),
+                    ..blank("exec", *pid)
+                },
+                Event::Exit { pid, code } => ExecRecord {
+                    code: Some(*code),
+                    ..blank("exit", *pid)
+                },
+                _ => return None,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    out
+}
+
 fn served_records(entries: &[Entry], rel: impl Fn(Instant) -> f64) -> Vec<ServerRecord> {
     entries
         .iter()
@@ -666,36 +712,90 @@ fn steps(o: &Outcome, entries: &[Entry], target: &str, rel: impl Fn(Instant) -> 
     // come from polling, so this time can lag the real fork by a poll interval or more on
     // a busy machine, and may even land after the connection.
     let shell_pid = o.shell.as_ref().map(|s| s.pid).or_else(|| {
-        o.processes
+        o.exec_trace
             .iter()
-            .find(|p| is_shell(&p.exe, &p.cmdline))
-            .map(|p| p.pid)
+            .find(|r| {
+                r.kind == "exec"
+                    && is_shell(
+                        r.exe.as_deref().unwrap_or(""),
+                        r.cmdline.as_deref().unwrap_or(&[]),
+                    )
+            })
+            .map(|r| r.pid)
+            .or_else(|| {
+                o.processes
+                    .iter()
+                    .find(|p| is_shell(&p.exe, &p.cmdline))
+                    .map(|p| p.pid)
+            })
     });
-    let ran_sh = o
-        .processes
-        .iter()
-        .any(|p| Some(p.pid) == shell_pid && is_shell(&p.exe, &p.cmdline))
-        || o.shell.is_some();
-    let spawn =
-        first(&|e| matches!(e, Event::Process(s) if Some(s.pid) == shell_pid)).filter(|_| ran_sh);
-    let detail = match spawn.map(|e| &e.event) {
-        Some(Event::Process(s)) => {
-            let execs: Vec<&str> = o
-                .processes
-                .iter()
-                .filter(|p| p.pid == s.pid)
-                .map(|p| p.exe.as_str())
-                .collect();
-            format!(
-                "pid {}, child of {}; images seen for this pid: {}",
-                s.pid,
-                s.ppid,
-                execs.join(" -> ")
+    // Exact, from the kernel: the shell pid's exec into /bin/sh.
+    let exact = o.exec_trace.iter().find(|r| {
+        r.kind == "exec"
+            && Some(r.pid) == shell_pid
+            && is_shell(
+                r.exe.as_deref().unwrap_or(""),
+                r.cmdline.as_deref().unwrap_or(&[]),
             )
-        }
-        _ => "no /bin/sh was seen under the JVM".into(),
-    };
-    out.push(step(StepName::ShellSpawn, spawn, detail));
+    });
+    if let Some(exec) = exact {
+        let fork = o
+            .exec_trace
+            .iter()
+            .find(|r| r.kind == "fork" && r.pid == exec.pid);
+        let images: Vec<&str> = o
+            .exec_trace
+            .iter()
+            .filter(|r| r.kind == "exec" && r.pid == exec.pid)
+            .filter_map(|r| r.exe.as_deref())
+            .collect();
+        let polled: Vec<&str> = o
+            .processes
+            .iter()
+            .filter(|p| p.pid == exec.pid)
+            .map(|p| p.exe.as_str())
+            .collect();
+        out.push(Step {
+            name: StepName::ShellSpawn,
+            observed: true,
+            at_ms: Some(exec.at_ms),
+            detail: format!(
+                "pid {} exec'd /bin/sh (kernel event){}; {} exec(s) of this pid: {} (images read on arrival); polled images: {}",
+                exec.pid,
+                fork.map(|f| format!(", forked by {} at {:.1} ms", f.parent.unwrap_or(0), f.at_ms))
+                    .unwrap_or_default(),
+                images.len(),
+                images.join(" -> "),
+                polled.join(" -> ")
+            ),
+        });
+    } else {
+        let ran_sh = o
+            .processes
+            .iter()
+            .any(|p| Some(p.pid) == shell_pid && is_shell(&p.exe, &p.cmdline))
+            || o.shell.is_some();
+        let spawn = first(&|e| matches!(e, Event::Process(s) if Some(s.pid) == shell_pid))
+            .filter(|_| ran_sh);
+        let detail = match spawn.map(|e| &e.event) {
+            Some(Event::Process(s)) => {
+                let execs: Vec<&str> = o
+                    .processes
+                    .iter()
+                    .filter(|p| p.pid == s.pid)
+                    .map(|p| p.exe.as_str())
+                    .collect();
+                format!(
+                    "pid {}, child of {}; images seen for this pid: {}",
+                    s.pid,
+                    s.ppid,
+                    execs.join(" -> ")
+                )
+            }
+            _ => "no /bin/sh was seen under the JVM".into(),
+        };
+        out.push(step(StepName::ShellSpawn, spawn, detail));
+    }
 
     let connect = first(&|e| matches!(e, Event::ShellConnected { .. }));
     let detail = match &o.shell {

@@ -76,6 +76,24 @@ fn full_chain_compromises_the_host_without_enforcement() {
         std::path::PathBuf::from(&shell.exe_at_connect),
         std::fs::canonicalize("/bin/sh").unwrap()
     );
+    // The kernel's process events: the JVM forked the shell's process, which then exec'd
+    // four times: jspawnhelper, /bin/sh, bash (for /dev/tcp), /bin/sh on the socket.
+    if o.exec_trace_source.starts_with("kernel") {
+        let fork = o
+            .exec_trace
+            .iter()
+            .find(|r| r.kind == "fork" && r.pid == shell.pid)
+            .expect("the shell's fork was reported");
+        assert_eq!(fork.parent, Some(o.app.pid));
+        let execs = o
+            .exec_trace
+            .iter()
+            .filter(|r| r.kind == "exec" && r.pid == shell.pid)
+            .count();
+        assert_eq!(execs, 4, "{:?}", o.exec_trace);
+    } else {
+        eprintln!("no kernel process events here: {}", o.exec_trace_source);
+    }
     // Steps the servers and the listener timestamp happen in chain order (the shell's
     // spawn is polled from /proc and may lag, so it is left out).
     let times: Vec<f64> = o

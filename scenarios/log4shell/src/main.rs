@@ -53,6 +53,10 @@ struct RunArgs {
     /// Seconds the chain may take after the request.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Where the compiled Java classes are kept (e.g. a writable folder when the tree is
+    /// mounted read-only in a guest).
+    #[arg(long)]
+    classes_dir: Option<PathBuf>,
     /// Start the JVM with trustURLCodebase=false (JDK 17's default) to see the JDK refuse
     /// the remote class.
     #[arg(long)]
@@ -115,6 +119,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         }),
         cgroup: args.cgroup,
         trust_url_codebase: !args.no_trust_url_codebase,
+        classes_dir: args
+            .classes_dir
+            .unwrap_or_else(|| default_output_dir().join("classes")),
         chain_timeout: Duration::from_secs(args.timeout),
         handle_signals: true,
         ..Config::default()

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use veto_policy::spec::{
-    ActionKind, ArgOp, ArgType, ArgValues, BinaryOp, Policy, Selector, limits,
+    ActionKind, ArgOp, ArgType, ArgValues, BinaryOp, PidOp, Policy, Selector, limits,
 };
 use veto_sim::build::{SelectorBuild, arg, kprobe, policy, selector};
 use veto_sim::engine::Verdict;
@@ -44,16 +44,23 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// For a resolved binary, NotIn holds exactly when In does not (with or
-    /// without followChildren); for an unresolved one, neither holds.
+    /// without followChildren), and so for NotPrefix and NotPostfix; for an
+    /// unresolved one, neither form holds.
     #[test]
-    fn not_in_is_not_in_on_resolved_binaries(
-        values in proptest::sample::subsequence(BINARIES, 1..=3),
-        follow in any::<bool>(),
+    fn negated_binary_operators_are_complements_on_resolved_binaries(
+        (pos, neg, values, follow) in prop_oneof![
+            (proptest::sample::subsequence(BINARIES, 1..=3), any::<bool>())
+                .prop_map(|(v, f)| (BinaryOp::In, BinaryOp::NotIn, v, f)),
+            proptest::sample::subsequence(generate::BINARY_PREFIXES, 1..=3)
+                .prop_map(|v| (BinaryOp::Prefix, BinaryOp::NotPrefix, v, false)),
+            proptest::sample::subsequence(generate::BINARY_POSTFIXES, 1..=3)
+                .prop_map(|v| (BinaryOp::Postfix, BinaryOp::NotPostfix, v, false)),
+        ],
         ops in generate::ops(),
     ) {
         let mk = |op| policy("b", vec![kprobe("sys_execve", vec![arg(0, ArgType::String)],
             vec![selector().binaries(op, &values, follow)])]);
-        let (inp, notin) = (mk(BinaryOp::In), mk(BinaryOp::NotIn));
+        let (inp, notin) = (mk(pos), mk(neg));
         let lines = generate::materialise(std::slice::from_ref(&inp), &ops);
         let mut sim_in = Simulator::new(std::slice::from_ref(&inp));
         let mut sim_out = Simulator::new(std::slice::from_ref(&notin));
@@ -85,6 +92,27 @@ proptest! {
         let eq = run(&[mk(ArgOp::Equal)], &lines);
         let ne = run(&[mk(ArgOp::NotEqual)], &lines);
         for (a, b) in eq.iter().zip(&ne) {
+            if a.hook == "sys_execve" {
+                prop_assert!(a.decisions.is_empty() != b.decisions.is_empty(), "line {}", a.line);
+            }
+        }
+    }
+
+    /// matchPIDs NotIn holds exactly when In does not, with or without
+    /// followForks and isNamespacePID.
+    #[test]
+    fn pid_not_in_is_not_in(
+        values in proptest::sample::subsequence(generate::PIDS, 1..=3),
+        follow in any::<bool>(),
+        ns in any::<bool>(),
+        ops in generate::ops(),
+    ) {
+        let mk = |op| policy("p", vec![kprobe("sys_execve", vec![arg(0, ArgType::String)],
+            vec![selector().pids(op, &values, follow, ns)])]);
+        let lines = generate::materialise(&[], &ops);
+        let a = run(&[mk(PidOp::In)], &lines);
+        let b = run(&[mk(PidOp::NotIn)], &lines);
+        for (a, b) in a.iter().zip(&b) {
             if a.hook == "sys_execve" {
                 prop_assert!(a.decisions.is_empty() != b.decisions.is_empty(), "line {}", a.line);
             }

@@ -340,7 +340,10 @@ impl ArgValues {
 pub struct MatchArg {
     /// Position of the entry.
     pub span: Span,
-    /// `index`, declared in the hook's `args`.
+    /// The [`Arg::index`] of the argument it filters: `Hook::arg(index)` finds it.
+    /// For kprobes and lsmhooks this is the policy's `index` as written; at a
+    /// tracepoint the policy's `index` counts the entries of `args` (as Tetragon
+    /// reads it) and the front end translates it to that entry's `Arg::index`.
     pub index: u32,
     /// Operator, valid for the argument's type.
     pub op: ArgOp,

@@ -76,10 +76,12 @@ pub(crate) fn kprobes(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Hook> 
             .and_then(|n| cx.bool(n, "spec.kprobes.syscall"))
             // Tetragon's default.
             .unwrap_or(true);
-        let (args, refused_args) = args(cx, f.get("args"), MAX_FN_ARG);
+        let declared = args(cx, f.get("args"), MAX_FN_ARG);
+        let args = declared.args.clone();
         let ctx = HookCtx {
             args: &args,
-            refused_args: &refused_args,
+            refused_args: &declared.refused,
+            positions: &declared.positions,
             is_tracepoint: false,
             has_enforcers: env.has_enforcers,
         };
@@ -147,10 +149,12 @@ pub(crate) fn tracepoints(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Ho
         };
         let subsystem = name(cx, "subsystem");
         let event = name(cx, "event");
-        let (args, refused_args) = args(cx, f.get("args"), MAX_TP_FIELD);
+        let declared = args(cx, f.get("args"), MAX_TP_FIELD);
+        let args = declared.args.clone();
         let ctx = HookCtx {
             args: &args,
-            refused_args: &refused_args,
+            refused_args: &declared.refused,
+            positions: &declared.positions,
             is_tracepoint: true,
             has_enforcers: env.has_enforcers,
         };
@@ -176,10 +180,12 @@ pub(crate) fn lsmhooks(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Hook>
         let hook = cx
             .required(&f, "hook", "spec.lsmhooks")
             .and_then(|n| cx.str(n, "spec.lsmhooks.hook"));
-        let (args, refused_args) = args(cx, f.get("args"), MAX_FN_ARG);
+        let declared = args(cx, f.get("args"), MAX_FN_ARG);
+        let args = declared.args.clone();
         let ctx = HookCtx {
             args: &args,
-            refused_args: &refused_args,
+            refused_args: &declared.refused,
+            positions: &declared.positions,
             is_tracepoint: false,
             has_enforcers: env.has_enforcers,
         };
@@ -215,14 +221,28 @@ fn is_symbol(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
-/// The declared arguments, and the indexes of declarations that were refused (so
-/// that a matchArgs on them does not report a second, misleading error).
-fn args(cx: &mut Cx, node: Option<&Node<'_>>, max_index: u32) -> (Vec<Arg>, Vec<u32>) {
-    let Some(node) = node else {
-        return (Vec::new(), Vec::new());
-    };
+/// The outcome of reading `args`.
+struct Declared {
+    /// The accepted declarations.
+    args: Vec<Arg>,
+    /// Indexes of declarations that were refused (so that a matchArgs on them does
+    /// not report a second, misleading error).
+    refused: Vec<u32>,
+    /// Per entry of `args`, in order: the declared index, or `None` if refused.
+    positions: Vec<Option<u32>>,
+}
+
+fn args(cx: &mut Cx, node: Option<&Node<'_>>, max_index: u32) -> Declared {
     let mut out: Vec<Arg> = Vec::new();
     let mut refused = Vec::new();
+    let mut positions = Vec::new();
+    let Some(node) = node else {
+        return Declared {
+            args: out,
+            refused,
+            positions,
+        };
+    };
     for item in cx.seq(node, "args").unwrap_or_default() {
         let Some(f) = cx.map(item, &ARG) else {
             continue;
@@ -240,6 +260,7 @@ fn args(cx: &mut Cx, node: Option<&Node<'_>>, max_index: u32) -> (Vec<Arg>, Vec<
             .map(|s| s.value);
         let (Some(index), Some(ty)) = (index.clone(), ty) else {
             refused.extend(index.map(|i| i.value));
+            positions.push(None);
             continue;
         };
         if let Some(prev) = out.iter().find(|a| a.index == index.value) {
@@ -250,8 +271,10 @@ fn args(cx: &mut Cx, node: Option<&Node<'_>>, max_index: u32) -> (Vec<Arg>, Vec<
                     index.value, prev.span.line, prev.span.col
                 ),
             );
+            positions.push(None);
             continue;
         }
+        positions.push(Some(index.value));
         out.push(Arg {
             index: index.value,
             ty,
@@ -259,7 +282,11 @@ fn args(cx: &mut Cx, node: Option<&Node<'_>>, max_index: u32) -> (Vec<Arg>, Vec<
             span: f.span,
         });
     }
-    (out, refused)
+    Declared {
+        args: out,
+        refused,
+        positions,
+    }
 }
 
 fn arg_type(cx: &mut Cx, s: &Spanned<String>) -> Option<ArgType> {

@@ -13,6 +13,9 @@ pub(crate) struct HookCtx<'a> {
     pub args: &'a [Arg],
     /// Indexes whose declaration was refused (already reported).
     pub refused_args: &'a [u32],
+    /// Per entry of `args`: the declared index, or `None` if refused. A tracepoint's
+    /// matchArgs index counts these entries (as in Tetragon), not format fields.
+    pub positions: &'a [Option<u32>],
     /// Tracepoints cannot change a call's return value.
     pub is_tracepoint: bool,
     /// Whether the policy has `spec.enforcers`.
@@ -369,7 +372,26 @@ fn match_arg(cx: &mut Cx, node: &Node<'_>, ctx: &HookCtx<'_>) -> Option<MatchArg
     let op_s = operator(cx, &f, "matchArgs");
     let op = op_s.as_ref().and_then(|s| arg_op(cx, s));
     let raw = values(cx, &f, "matchArgs");
-    let index = index?;
+    let mut index = index?;
+    if ctx.is_tracepoint {
+        // Translate the position in `args` into that entry's declared index, so that
+        // the spec's `Hook::arg(index)` works the same for every kind of hook.
+        match ctx.positions.get(index.value as usize) {
+            Some(Some(declared)) => index.value = *declared,
+            Some(None) => return None,
+            None => {
+                cx.err(
+                    index.span,
+                    format!(
+                        "matchArgs index {} is not declared in args (at a tracepoint it counts the entries of args from 0; there are {})",
+                        index.value,
+                        ctx.positions.len()
+                    ),
+                );
+                return None;
+            }
+        }
+    }
     let Some(arg) = ctx.args.iter().find(|a| a.index == index.value) else {
         if ctx.refused_args.contains(&index.value) {
             return None;

@@ -378,3 +378,20 @@ fn arg_declarations() {
         ["9:14: args.index 6 is out of range (0 to 5)"]
     );
 }
+
+#[test]
+fn tracepoint_match_args_index_counts_args_entries() {
+    let tp = "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    args:\n    - index: 7\n      type: int\n    - index: 8\n      type: string\n    selectors:\n    - matchArgs:\n      - index: 1\n        operator: Prefix\n        values: [\"/etc/\"]\n";
+    let p = load(tp).unwrap();
+    let h = &p.hooks[0];
+    let ma = &h.selectors[0].match_args[0];
+    assert_eq!(ma.index, 8);
+    assert_eq!(h.arg(ma.index).unwrap().ty, crate::spec::ArgType::String);
+    let bad = tp.replace("      - index: 1\n", "      - index: 2\n");
+    assert_eq!(
+        errors(&bad),
+        [
+            "16:16: matchArgs index 2 is not declared in args (at a tracepoint it counts the entries of args from 0; there are 2)"
+        ]
+    );
+}

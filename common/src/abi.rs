@@ -6,6 +6,12 @@ use crate::offsets::KernelOffsets;
 /// Bytes of a string slot: a string argument, a matchBinaries value, a resolved path.
 /// Strings are read with a NUL, so at most `STR_LEN - 1` bytes are compared.
 pub const STR_LEN: usize = 256;
+/// Bytes of a string an LPM trie compares (Prefix / Postfix): the kernel caps
+/// trie data at 256 bytes and the set id takes 4 of them.
+pub const LPM_STR_LEN: usize = 252;
+/// Bytes a Postfix compares (Tetragon's limit): the last this many bytes of a
+/// string are kept reversed for the LPM lookup.
+pub const POSTFIX_LEN: usize = 128;
 /// Bytes of the process arguments copied at exec.
 pub const ARGS_LEN: usize = 512;
 /// Declared arguments per hook.
@@ -138,8 +144,25 @@ impl StrSlot {
         bytes: [0; STR_LEN],
     };
 
-    /// The LPM prefix length in bits for a string of `len` bytes.
+    /// The LPM prefix length in bits for a string of `len` bytes (longer
+    /// strings compare their first [`LPM_STR_LEN`] bytes).
     pub const fn lpm_bits(len: u32) -> u32 {
+        let len = if len > LPM_STR_LEN as u32 {
+            LPM_STR_LEN as u32
+        } else {
+            len
+        };
+        32 + 8 * len
+    }
+
+    /// The LPM prefix length in bits of a reversed string of `len` bytes (only
+    /// its last [`POSTFIX_LEN`] bytes were reversed).
+    pub const fn postfix_bits(len: u32) -> u32 {
+        let len = if len > POSTFIX_LEN as u32 {
+            POSTFIX_LEN as u32
+        } else {
+            len
+        };
         32 + 8 * len
     }
 }
@@ -151,8 +174,9 @@ impl StrSlot {
 pub struct StrData {
     /// Value set.
     pub set_id: u32,
-    /// The string (reversed for Postfix sets), NUL-padded.
-    pub bytes: [u8; STR_LEN],
+    /// The string (reversed for Postfix sets), NUL-padded; only its first
+    /// [`LPM_STR_LEN`] bytes take part.
+    pub bytes: [u8; LPM_STR_LEN],
 }
 
 /// Key of the integer value sets (Equal / NotEqual on integers).
@@ -442,4 +466,8 @@ pub struct HookScratch {
     pub rev: [StrSlot; MAX_ARGS],
     /// Reversed binary path.
     pub bin_rev: StrSlot,
+    /// What the selectors are evaluated against.
+    pub subject: crate::matching::Subject,
+    /// String lengths by slot; index MAX_ARGS is the binary path.
+    pub lens: [u32; MAX_ARGS + 1],
 }

@@ -7,7 +7,7 @@
 
 use crate::abi::{
     ActionSpec, ArgFilter, BinFilter, HookPolicy, MAX_ACTIONS, MAX_MATCH_ARGS, MAX_MATCH_PIDS,
-    MAX_SELECTORS, NO_FOLLOW, PidFilter, STR_LEN, SelectorTable, action, op,
+    MAX_SELECTORS, NO_FOLLOW, POSTFIX_LEN, PidFilter, STR_LEN, SelectorTable, action, op,
 };
 
 /// Which string a lookup is about.
@@ -34,12 +34,14 @@ pub trait Lookups {
 }
 
 /// What a selector is evaluated against, besides the lookups.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Subject {
     /// Caller's thread-group id.
     pub pid: u32,
-    /// The caller's executable path was resolved.
-    pub bin_resolved: bool,
+    /// Non-zero when the caller's executable path was resolved (an integer,
+    /// not a bool, so that it can live in map memory as any bit pattern).
+    pub bin_resolved: u32,
     /// followChildren marks of the caller.
     pub bin_marks: u32,
     /// followForks marks of the caller.
@@ -50,6 +52,8 @@ pub struct Subject {
     pub args_signed: u32,
     /// Bit i set: argument slot i is a string.
     pub args_str: u32,
+    /// Padding.
+    pub pad: u32,
     /// Integer arguments by slot.
     pub ints: [u64; crate::abi::MAX_ARGS],
 }
@@ -64,7 +68,7 @@ pub fn bin_matches<L: Lookups>(f: &BinFilter, s: &Subject, lk: &mut L) -> bool {
     if f.op == op::NONE {
         return true;
     }
-    if !s.bin_resolved {
+    if s.bin_resolved == 0 {
         return false;
     }
     let inherited = mark(s.bin_marks, f.follow_bit);
@@ -212,21 +216,22 @@ pub fn str_len(bytes: &[u8; STR_LEN]) -> usize {
     bytes.iter().position(|&b| b == 0).unwrap_or(STR_LEN)
 }
 
-/// Writes the first `len` bytes of `src` reversed into `dst` (NUL-padded), the
-/// form in which Postfix values are stored and looked up in an LPM trie.
+/// Writes the last [`POSTFIX_LEN`] bytes of the `len`-byte string in `src`
+/// reversed into `dst`: Postfix values are stored reversed, so "ends with" is
+/// an LPM-trie prefix lookup.
+///
+/// Branch-free on purpose: the verifier walks this loop once per state that
+/// reaches it. Bytes of `dst` past `len` hold leftovers; lookups never read
+/// them (the LPM prefix length stops at `len`).
+#[inline(always)]
 pub fn reverse_into(src: &[u8; STR_LEN], len: usize, dst: &mut [u8; STR_LEN]) {
-    let len = if len > STR_LEN { STR_LEN } else { len };
+    let last = len.wrapping_sub(1);
     let mut i = 0;
-    while i < STR_LEN {
-        dst[i] = if i < len {
-            src[(len - 1 - i) & (STR_LEN - 1)]
-        } else {
-            0
-        };
+    while i < POSTFIX_LEN {
+        dst[i] = src[last.wrapping_sub(i) & (STR_LEN - 1)];
         i += 1;
     }
 }
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -281,24 +286,29 @@ mod tests {
     }
 
     fn seed_selector() -> SelectorTable {
-        let mut sel = SelectorTable::default();
-        sel.bin = BinFilter {
-            op: op::IN,
-            set_id: 1,
-            follow_bit: NO_FOLLOW,
-        };
-        sel.args[0] = ArgFilter {
+        let mut args = [ArgFilter::default(); MAX_MATCH_ARGS];
+        args[0] = ArgFilter {
             op: op::IN,
             slot: 0,
             set_id: 2,
             ..Default::default()
         };
-        sel.actions[0] = ActionSpec {
+        let mut actions = [ActionSpec::default(); MAX_ACTIONS];
+        actions[0] = ActionSpec {
             kind: action::SIGKILL,
             sig: 0,
         };
-        sel.n_actions = 1;
-        sel
+        SelectorTable {
+            bin: BinFilter {
+                op: op::IN,
+                set_id: 1,
+                follow_bit: NO_FOLLOW,
+            },
+            args,
+            actions,
+            n_actions: 1,
+            ..Default::default()
+        }
     }
 
     fn seed_sets(bin: &str, arg: &str) -> Sets {
@@ -315,7 +325,7 @@ mod tests {
     fn subject() -> Subject {
         Subject {
             pid: 10,
-            bin_resolved: true,
+            bin_resolved: 1,
             args_read: 1,
             args_str: 1,
             ..Default::default()
@@ -363,7 +373,7 @@ mod tests {
     #[test]
     fn unresolved_binary_matches_neither_in_nor_not_in() {
         let mut s = subject();
-        s.bin_resolved = false;
+        s.bin_resolved = 0;
         let mut sel = seed_selector();
         assert_eq!(
             evaluate_policy(&policy(sel), &s, &mut seed_sets("", "/bin/sh")),
@@ -472,8 +482,7 @@ mod tests {
         src[..5].copy_from_slice(b"/a/sh");
         let mut dst = [0u8; STR_LEN];
         reverse_into(&src, 5, &mut dst);
-        assert_eq!(&dst[..6], b"hs/a/\0");
-        assert_eq!(str_len(&dst), 5);
+        assert_eq!(&dst[..5], b"hs/a/");
         let _ = MAX_ARGS;
     }
 }

@@ -12,8 +12,6 @@ use crate::maps::{INT_SET, PID_SET, STR_PREFIX, STR_SET};
 
 pub struct KernelLookups<'a> {
     pub sc: &'a mut HookScratch,
-    /// String lengths by slot; index MAX_ARGS is the binary path.
-    pub lens: &'a [u32; MAX_ARGS + 1],
 }
 
 impl KernelLookups<'_> {
@@ -21,7 +19,7 @@ impl KernelLookups<'_> {
     fn slot(&mut self, s: StrRef, reversed: bool) -> (&mut StrSlot, u32) {
         match s {
             StrRef::Binary => {
-                let len = self.lens[MAX_ARGS];
+                let len = unsafe { core::ptr::read_volatile(&self.sc.lens[MAX_ARGS]) };
                 if reversed {
                     (&mut self.sc.bin_rev, len)
                 } else {
@@ -30,7 +28,7 @@ impl KernelLookups<'_> {
             }
             StrRef::Arg(i) => {
                 let i = (i as usize) % MAX_ARGS;
-                let len = self.lens[i];
+                let len = unsafe { core::ptr::read_volatile(&self.sc.lens[i]) };
                 if reversed {
                     (&mut self.sc.rev[i], len)
                 } else {
@@ -43,7 +41,11 @@ impl KernelLookups<'_> {
     #[inline(always)]
     fn lpm(&mut self, s: StrRef, set: u32, reversed: bool) -> bool {
         let (slot, len) = self.slot(s, reversed);
-        slot.head = StrSlot::lpm_bits(len);
+        slot.head = if reversed {
+            StrSlot::postfix_bits(len)
+        } else {
+            StrSlot::lpm_bits(len)
+        };
         slot.set_id = set;
         // SAFETY: StrSlot is laid out exactly as the trie's packed key
         // (u32 prefix length, then StrData).

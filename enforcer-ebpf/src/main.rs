@@ -286,6 +286,14 @@ pub fn veto_sys_enter(ctx: TracePointContext) -> u32 {
 }
 
 #[inline(always)]
+fn set_bit(p: &mut u32, i: usize) {
+    // Volatile: the bit masks must reach the scratch map rather than stay
+    // compile-time constants, or the verifier tracks every combination of
+    // them as a distinct state and never prunes.
+    unsafe { core::ptr::write_volatile(p, core::ptr::read_volatile(p) | (1 << i)) };
+}
+
+#[inline(always)]
 unsafe fn on_sys_enter(ctx: &TracePointContext) {
     let Some(cfg) = config() else { return };
     if !in_scope(cfg) {
@@ -302,14 +310,14 @@ unsafe fn on_sys_enter(ctx: &TracePointContext) {
     };
     let sc = unsafe { &mut *sc };
     let hdr = header(kind::HOOK);
-    let mut subject = Subject {
-        pid: hdr.pid,
-        ..Default::default()
-    };
     sc.ev.hdr = hdr;
     sc.ev.hook_id = hook.hook_id;
     sc.ev.arg_unreadable = 0;
-    let mut lens = [0u32; MAX_ARGS + 1];
+    let sub = &mut sc.subject;
+    sub.pid = hdr.pid;
+    sub.args_read = 0;
+    sub.args_signed = 0;
+    sub.args_str = 0;
 
     match unsafe { PROCS.get(&hdr.pid) } {
         Some(p) => {
@@ -317,15 +325,19 @@ unsafe fn on_sys_enter(ctx: &TracePointContext) {
             sc.ev.proc_flags = p.flags;
             sc.ev.bin.bytes = p.path;
             sc.bin_rev.bytes = p.path_rev;
-            lens[MAX_ARGS] = p.path_len;
-            subject.bin_resolved = p.flags & flags::PATH_RESOLVED != 0;
-            subject.bin_marks = p.bin_marks;
-            subject.pid_marks = p.pid_marks;
+            sc.lens[MAX_ARGS] = p.path_len;
+            sub.bin_resolved = (p.flags & flags::PATH_RESOLVED) as u32;
+            sub.bin_marks = p.bin_marks;
+            sub.pid_marks = p.pid_marks;
         }
         None => {
             count(stat::PROC_UNKNOWN);
             sc.ev.proc_ktime = 0;
             sc.ev.proc_flags = 0;
+            sc.lens[MAX_ARGS] = 0;
+            sub.bin_resolved = 0;
+            sub.bin_marks = 0;
+            sub.pid_marks = 0;
             unsafe { zero_bytes(sc.ev.bin.bytes.as_mut_ptr(), STR_LEN) };
         }
     }
@@ -333,51 +345,43 @@ unsafe fn on_sys_enter(ctx: &TracePointContext) {
     for i in 0..MAX_ARGS {
         let spec = &hook.args[i];
         sc.ev.ints[i] = 0;
-        match spec.kind {
-            arg_kind::INT => {
-                let raw =
-                    unsafe { ctx.read_at::<u64>((spec.offset & 0xfff) as usize) }.unwrap_or(0);
-                let signed = spec.signed != 0;
-                let v = match spec.size {
-                    1 if signed => raw as u8 as i8 as i64 as u64,
-                    1 => raw as u8 as u64,
-                    2 if signed => raw as u16 as i16 as i64 as u64,
-                    2 => raw as u16 as u64,
-                    4 if signed => raw as u32 as i32 as i64 as u64,
-                    4 => raw as u32 as u64,
-                    _ => raw,
-                };
-                sc.ev.ints[i] = v;
-                subject.args_read |= 1 << i;
-                if signed {
-                    subject.args_signed |= 1 << i;
-                }
-            }
-            arg_kind::STR => {
-                subject.args_str |= 1 << i;
-                let slot = &mut sc.ev.strs[i];
-                unsafe { zero_bytes(slot.bytes.as_mut_ptr(), STR_LEN) };
-                let ptr =
-                    unsafe { ctx.read_at::<u64>((spec.offset & 0xfff) as usize) }.unwrap_or(0);
-                match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut slot.bytes) } {
-                    Ok(b) => {
-                        let len = b.len();
-                        lens[i] = len as u32;
-                        subject.args_read |= 1 << i;
-                        if spec.needs_rev != 0 {
-                            reverse_into(&slot.bytes, len, &mut sc.rev[i].bytes);
-                        }
-                    }
-                    Err(_) => {
-                        sc.ev.arg_unreadable |= 1 << i;
-                        count(stat::ARG_UNREADABLE);
+        sc.lens[i] = 0;
+        if spec.kind == arg_kind::INT {
+            let raw = unsafe { ctx.read_at::<u64>((spec.offset & 0xfff) as usize) }.unwrap_or(0);
+            // Shift pairs instead of a match on width: one path, not seven.
+            let shift = (64 - 8 * (spec.size as u32 & 15)) & 63;
+            let v = if spec.signed != 0 {
+                set_bit(&mut sc.subject.args_signed, i);
+                (((raw << shift) as i64) >> shift) as u64
+            } else {
+                (raw << shift) >> shift
+            };
+            sc.ev.ints[i] = v;
+            set_bit(&mut sc.subject.args_read, i);
+        } else if spec.kind == arg_kind::STR {
+            set_bit(&mut sc.subject.args_str, i);
+            let slot = &mut sc.ev.strs[i];
+            unsafe { zero_bytes(slot.bytes.as_mut_ptr(), STR_LEN) };
+            let ptr = unsafe { ctx.read_at::<u64>((spec.offset & 0xfff) as usize) }.unwrap_or(0);
+            match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut slot.bytes) } {
+                Ok(b) => {
+                    let len = b.len();
+                    unsafe { core::ptr::write_volatile(&mut sc.lens[i], len as u32) };
+                    set_bit(&mut sc.subject.args_read, i);
+                    if spec.needs_rev != 0 {
+                        reverse_into(&sc.ev.strs[i].bytes, len, &mut sc.rev[i].bytes);
                     }
                 }
+                Err(_) => {
+                    set_bit(&mut sc.ev.arg_unreadable, i);
+                    count(stat::ARG_UNREADABLE);
+                }
             }
-            _ => {}
         }
     }
-    subject.ints = sc.ev.ints;
+    sc.subject.ints = sc.ev.ints;
+    // Read back as unknown values (see set_bit).
+    let subject: Subject = unsafe { core::ptr::read_volatile(&sc.subject) };
 
     let n = hook.n_policies as usize;
     for i in 0..MAX_POLICIES_PER_HOOK {
@@ -385,10 +389,7 @@ unsafe fn on_sys_enter(ctx: &TracePointContext) {
             break;
         }
         let policy = &hook.policies[i];
-        let mut lk = KernelLookups {
-            sc: &mut *sc,
-            lens: &lens,
-        };
+        let mut lk = KernelLookups { sc: &mut *sc };
         let Some(d) = evaluate_policy(policy, &subject, &mut lk) else {
             continue;
         };

@@ -91,6 +91,9 @@ pub struct App {
     child: Child,
     /// The JVM's pid, which is also its process group id.
     pub pid: i32,
+    /// Set once the group was killed and reaped: its ids may be reused after that, so they
+    /// must never be signalled again.
+    killed: bool,
 }
 
 fn forward(reader: impl std::io::Read + Send + 'static, journal: Journal, stdout: bool) {
@@ -143,7 +146,11 @@ impl App {
         forward(child.stdout.take().expect("piped"), journal.clone(), true);
         forward(child.stderr.take().expect("piped"), journal.clone(), false);
         let pid = child.id() as i32;
-        Ok(Self { child, pid })
+        Ok(Self {
+            child,
+            pid,
+            killed: false,
+        })
     }
 
     /// Waits for the ready line; returns the app's HTTP port.
@@ -213,18 +220,28 @@ impl App {
 
     /// True while the JVM has not exited.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        !self.killed && matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Kills the process group and reaps every member that is this process's child, waiting
     /// up to `grace` for the group to disappear. Returns what is still there afterwards.
     pub fn kill(&mut self, grace: Duration) -> Vec<procfs::ProcInfo> {
         let pgid = self.pid;
+        if self.killed {
+            return procfs::group_members(pgid);
+        }
+        self.killed = true;
+        // Already reaped (it died on its own) with nothing left in its group: its id may
+        // belong to someone else by now, so signal nothing.
+        if matches!(self.child.try_wait(), Ok(Some(_))) && procfs::group_members(pgid).is_empty() {
+            return Vec::new();
+        }
+        // The JVM leads the group and only this process reaps it, so until the reaping
+        // below the group id cannot have been reused.
         // SAFETY: plain syscalls on a process group this runner created.
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
         }
-        let _ = self.child.kill();
         let start = Instant::now();
         loop {
             // Reap the JVM and any orphaned shell re-parented to this subreaper.

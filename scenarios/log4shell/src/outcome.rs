@@ -195,12 +195,24 @@ pub struct Marker {
     pub written: bool,
 }
 
+/// A listening socket the run opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listener {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its socket inode, which identifies it even after the port is reused.
+    pub inode: u64,
+}
+
 /// What was left after teardown.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Cleanup {
     /// Processes of the app's process group still present (zombies included).
     pub processes_left: Vec<ProcInfo>,
-    /// Scenario ports still listening.
+    /// The listening sockets the run opened (attacker servers and the app), found while
+    /// they were bound.
+    pub listeners: Vec<Listener>,
+    /// Ports of those sockets still open after teardown.
     pub ports_listening: Vec<u16>,
     /// How long teardown took.
     pub teardown_ms: f64,

@@ -4,7 +4,7 @@
 //! Everything here reads the live system and tolerates processes vanishing mid-read.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -157,26 +157,44 @@ pub struct TcpRow {
 /// TCP state LISTEN.
 pub const TCP_LISTEN: u8 = 0x0a;
 
-fn parse_v4(field: &str) -> Option<SocketAddr> {
+/// Parses "ADDR:PORT" of /proc/net/tcp or tcp6. The address is the in-memory (network
+/// order) bytes printed as host-order (little-endian) 32-bit words. IPv4-mapped IPv6
+/// addresses (a JVM's sockets are IPv6 even when bound to 127.0.0.1) become IPv4.
+fn parse_addr(field: &str) -> Option<SocketAddr> {
     let (ip, port) = field.split_once(':')?;
-    // The address is the in-memory (network order) u32 printed as a host-order number.
-    let ip = u32::from_str_radix(ip, 16).ok()?;
     let port = u16::from_str_radix(port, 16).ok()?;
-    Some(SocketAddr::V4(SocketAddrV4::new(
-        Ipv4Addr::from(ip.swap_bytes()),
-        port,
-    )))
+    let word = |i: usize| {
+        ip.get(i * 8..i * 8 + 8)
+            .and_then(|w| u32::from_str_radix(w, 16).ok())
+            .map(|w| w.swap_bytes().to_be_bytes())
+    };
+    let v4 = |b: [u8; 4]| Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(b), port)));
+    match ip.len() {
+        8 => v4(word(0)?),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            let v6 = Ipv6Addr::from(bytes);
+            match v6.to_ipv4_mapped() {
+                Some(a) => v4(a.octets()),
+                None => Some(SocketAddr::new(v6.into(), port)),
+            }
+        }
+        _ => None,
+    }
 }
 
-/// Parses the text of /proc/net/tcp (IPv4 only: every socket here is on 127.0.0.1).
+/// Parses the text of /proc/net/tcp or /proc/net/tcp6.
 pub fn parse_tcp(text: &str) -> Vec<TcpRow> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             Some(TcpRow {
-                local: parse_v4(f.get(1)?)?,
-                remote: parse_v4(f.get(2)?)?,
+                local: parse_addr(f.get(1)?)?,
+                remote: parse_addr(f.get(2)?)?,
                 state: u8::from_str_radix(f.get(3)?, 16).ok()?,
                 inode: f.get(9)?.parse().ok()?,
             })
@@ -184,11 +202,13 @@ pub fn parse_tcp(text: &str) -> Vec<TcpRow> {
         .collect()
 }
 
-/// The current IPv4 TCP sockets.
+/// The current TCP sockets, IPv4 and IPv6.
 pub fn tcp_rows() -> Vec<TcpRow> {
-    std::fs::read_to_string("/proc/net/tcp")
-        .map(|t| parse_tcp(&t))
-        .unwrap_or_default()
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| parse_tcp(&t))
+        .collect()
 }
 
 /// True when something listens on 127.0.0.1:`port` (or on any address with that port).
@@ -290,6 +310,25 @@ mod tests {
         assert_eq!(rows[0].inode, 12345);
         assert_eq!(rows[1].local, "127.0.0.1:41668".parse().unwrap());
         assert_eq!(rows[1].remote, "127.0.0.1:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn parses_ipv4_mapped_ipv6_rows_as_ipv4() {
+        let text = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0000000000000000FFFF00000100007F:8CC5 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n   1: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 100 0 0 10 0\n";
+        let rows = parse_tcp(text);
+        assert_eq!(rows[0].local, "127.0.0.1:36037".parse().unwrap());
+        assert_eq!(rows[0].inode, 4242);
+        assert_eq!(rows[1].local, "[::1]:22".parse().unwrap());
+    }
+
+    #[test]
+    fn sees_a_jvm_style_ipv6_listener_on_127_0_0_1() {
+        let sock = std::net::TcpListener::bind("[::ffff:127.0.0.1]:0");
+        let Ok(sock) = sock else {
+            eprintln!("no IPv6 here");
+            return;
+        };
+        assert!(is_listening(sock.local_addr().unwrap().port()));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::journal::{Entry, Event, Journal};
 use crate::ldap::{Referral, Request};
 use crate::listener::EXIT;
 use crate::outcome::{
-    AppRecord, Attacker, Cleanup, CommandRecord, ExecRecord, Marker, Outcome, ProcessRecord,
-    ServerRecord, ShellRecord, Step, StepName, Verdict,
+    AppRecord, Attacker, Cleanup, CommandRecord, ExecRecord, Listener, Marker, Outcome,
+    ProcessRecord, ServerRecord, ShellRecord, Step, StepName, Verdict,
 };
 use crate::payload::{self, CLASS_NAME, PayloadError};
 use crate::proc_events::ProcEvents;
@@ -209,15 +209,16 @@ impl Scenario {
         drop(runtime);
         let _ = std::fs::remove_dir_all(&marker_root);
         let (mut outcome, teardown_started) = result?;
-        outcome.cleanup.ports_listening = [
-            outcome.attacker.ldap_port,
-            outcome.attacker.http_port,
-            outcome.attacker.listener_port,
-            outcome.app.port,
-        ]
-        .into_iter()
-        .filter(|&p| procfs::is_listening(p))
-        .collect();
+        // By socket inode, not port number: once closed, a port may at once be taken by an
+        // unrelated socket (another run in parallel), which is not a leftover of this one.
+        let rows = procfs::tcp_rows();
+        outcome.cleanup.ports_listening = outcome
+            .cleanup
+            .listeners
+            .iter()
+            .filter(|l| rows.iter().any(|r| r.inode == l.inode))
+            .map(|l| l.port)
+            .collect();
         outcome.cleanup.teardown_ms = ms(teardown_started.elapsed());
         outcome.wall_ms = ms(started.elapsed());
         Ok(outcome)
@@ -338,6 +339,16 @@ impl RunContext<'_> {
         if let Some(cgroup) = &self.config.cgroup {
             app.move_to_cgroup(cgroup)?;
         }
+        // Every listening socket on the scenario's ports is this run's: the ports are bound.
+        let ports = [ldap_port, http_port, listener_port, app_port];
+        let listeners: Vec<Listener> = procfs::tcp_rows()
+            .into_iter()
+            .filter(|r| r.state == procfs::TCP_LISTEN && ports.contains(&r.local.port()))
+            .map(|r| Listener {
+                port: r.local.port(),
+                inode: r.inode,
+            })
+            .collect();
         let watcher = Watcher::start(app.pid, self.config.watch_interval, journal.clone());
         let (proc_events, exec_trace_source) = match ProcEvents::start(app.pid, journal.clone()) {
             Ok(p) => (
@@ -462,6 +473,7 @@ impl RunContext<'_> {
             },
             cleanup: Cleanup {
                 processes_left,
+                listeners,
                 ..Cleanup::default()
             },
             setup_ms,

@@ -31,8 +31,11 @@ enum Expect {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Form {
+    /// ${jndi:ldap://…}
     Plain,
+    /// ${${lower:J}ndi:ldap://…}
     Lower,
+    /// ${${::-j}${::-n}${::-d}${::-i}:ldap://…}
     DefaultValues,
 }
 
@@ -53,6 +56,10 @@ struct RunArgs {
     /// Seconds the chain may take after the request.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Seconds the JVM may take to start listening (raise it under emulation: a JVM under
+    /// QEMU TCG takes over ten seconds just for `java -version`).
+    #[arg(long, default_value_t = 60)]
+    start_timeout: u64,
     /// Where the compiled Java classes are kept (e.g. a writable folder when the tree is
     /// mounted read-only in a guest).
     #[arg(long)]
@@ -123,6 +130,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .classes_dir
             .unwrap_or_else(|| default_output_dir().join("classes")),
         chain_timeout: Duration::from_secs(args.timeout),
+        app_start_timeout: Duration::from_secs(args.start_timeout),
         handle_signals: true,
         ..Config::default()
     };

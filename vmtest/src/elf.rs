@@ -89,6 +89,7 @@ mod tests {
 
     #[test]
     fn a_static_program_needs_nothing() {
+        crate::host::ensure_host_packages().expect("busybox-static");
         assert!(
             needed_libraries(Path::new("/bin/busybox"))
                 .unwrap()

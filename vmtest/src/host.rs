@@ -29,6 +29,9 @@ fn installed(pkg: &str) -> bool {
 /// Installs the [`HOST_PACKAGES`] that are missing with apt-get (as root); returns
 /// what it installed. Does nothing, and touches no network, when all are present.
 pub fn ensure_host_packages() -> Result<Vec<String>, HostError> {
+    // Tests call this from parallel threads; apt must run once at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let missing: Vec<String> = HOST_PACKAGES
         .iter()
         .filter(|p| !installed(p))

@@ -188,6 +188,7 @@ mod tests {
     /// The independent reader: GNU cpio, which must list and extract what we wrote.
     #[test]
     fn the_archive_round_trips_through_gnu_cpio() {
+        crate::host::ensure_host_packages().expect("GNU cpio");
         let bytes = sample().to_bytes();
         assert_eq!(bytes.len() % 4, 0);
         let dir = tempfile::tempdir().unwrap();
@@ -241,6 +242,7 @@ mod tests {
 
     #[test]
     fn gnu_cpio_lists_every_entry_with_parents_made() {
+        crate::host::ensure_host_packages().expect("GNU cpio");
         let bytes = sample().to_bytes();
         let mut child = Command::new("cpio")
             .args(["-t", "-v", "--quiet"])

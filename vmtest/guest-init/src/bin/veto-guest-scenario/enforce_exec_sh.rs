@@ -144,6 +144,7 @@ fn enforce(p: &Paths, veto: &mut Child, started: Instant, marker: &str) -> Resul
 /// Reads veto's stderr until a line says `ready`. veto exiting first is a failure
 /// carrying its last words (exit 77 from veto means the kernel lacks a capability).
 fn wait_ready(veto: &mut Child, timeout: Duration) -> Result<(), Outcome> {
+    let begun = Instant::now();
     let stderr = veto.stderr.take().expect("piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -160,10 +161,10 @@ fn wait_ready(veto: &mut Child, timeout: Duration) -> Result<(), Outcome> {
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
-                if line
-                    .split_whitespace()
-                    .any(|w| w.eq_ignore_ascii_case("ready"))
-                {
+                if line.split_whitespace().any(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric())
+                        .eq_ignore_ascii_case("ready")
+                }) {
                     return Ok(());
                 }
                 last.push(line);
@@ -181,7 +182,10 @@ fn wait_ready(veto: &mut Child, timeout: Duration) -> Result<(), Outcome> {
                     {
                         Outcome::Unsupported(format!("veto run: {words}"))
                     } else {
-                        Outcome::Fail(format!("veto run exited before ready ({st}): {words}"))
+                        Outcome::Fail(format!(
+                            "veto run exited after {:.1} s without ready ({st}): {words}",
+                            begun.elapsed().as_secs_f64()
+                        ))
                     },
                 );
             }

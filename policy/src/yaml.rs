@@ -322,7 +322,12 @@ impl Cx {
     ) -> Option<&'n Node<'a>> {
         let v = fields.get(key);
         if v.is_none() {
-            self.err(fields.span, format!("{path}.{key} is missing"));
+            let full = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            self.err(fields.span, format!("{full} is missing"));
         }
         v
     }

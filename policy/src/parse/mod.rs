@@ -114,7 +114,7 @@ fn finish(cx: Cx, policy: Option<Policy>) -> Result<Policy, Vec<Diagnostic>> {
 fn document(cx: &mut Cx, root: &Node<'_>) -> Option<Policy> {
     let top = cx.map(root, &TOP)?;
 
-    if let Some(v) = cx.required(&top, "apiVersion", "policy")
+    if let Some(v) = cx.required(&top, "apiVersion", "")
         && let Some(s) = cx.str(v, "apiVersion")
         && s.value != API_VERSION
     {
@@ -123,7 +123,7 @@ fn document(cx: &mut Cx, root: &Node<'_>) -> Option<Policy> {
             format!("apiVersion must be {API_VERSION}, found \"{}\"", s.value),
         );
     }
-    if let Some(v) = cx.required(&top, "kind", "policy")
+    if let Some(v) = cx.required(&top, "kind", "")
         && let Some(s) = cx.str(v, "kind")
     {
         match s.value.as_str() {
@@ -144,7 +144,7 @@ fn document(cx: &mut Cx, root: &Node<'_>) -> Option<Policy> {
             None
         }
     };
-    let spec = cx.required(&top, "spec", "policy");
+    let spec = cx.required(&top, "spec", "");
     let body = spec.and_then(|s| spec_body(cx, s));
     Some(Policy {
         file: cx.file.clone(),

@@ -395,3 +395,17 @@ fn tracepoint_match_args_index_counts_args_entries() {
         ]
     );
 }
+
+#[test]
+fn missing_top_level_fields_are_named() {
+    let e = crate::load_str("m.yaml", "metadata:\n  name: m\n").unwrap_err();
+    let msgs: Vec<_> = e.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "m.yaml:1:1: apiVersion is missing",
+            "m.yaml:1:1: kind is missing",
+            "m.yaml:1:1: spec is missing"
+        ]
+    );
+}

@@ -32,6 +32,9 @@ pub const MAX_BIN_FOLLOW: usize = 8;
 pub const MAX_PID_FOLLOW: usize = 8;
 /// Path components the in-kernel path walk follows before giving up.
 pub const MAX_PATH_DEPTH: usize = 16;
+/// Hooks-map keys: a syscall tracepoint is keyed by its syscall number, any
+/// other tracepoint by its event id with this bit set.
+pub const TP_KEY: u32 = 0x8000_0000;
 /// Marker for "no mark bit".
 pub const NO_FOLLOW: u32 = u32::MAX;
 
@@ -361,7 +364,8 @@ pub struct HookPolicy {
     pub selectors: [SelectorTable; MAX_SELECTORS],
 }
 
-/// Everything about one hook, keyed by the tracepoint's id in the hooks map.
+/// Everything about one hook, keyed in the hooks map by syscall number or by
+/// tracepoint id | [`TP_KEY`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HookTable {

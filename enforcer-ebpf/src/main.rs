@@ -20,7 +20,7 @@ use aya_ebpf::{
 };
 use veto_common::{
     ARGS_LEN, Config, EventHeader, ExitEvent, MAX_ARGS, MAX_BIN_FOLLOW, MAX_PID_FOLLOW,
-    MAX_POLICIES_PER_HOOK, PidKey, ProcInfo, STR_LEN, StrSlot, arg_kind, flags, kind,
+    MAX_POLICIES_PER_HOOK, PidKey, ProcInfo, STR_LEN, StrSlot, TP_KEY, arg_kind, flags, kind,
     matching::{Subject, evaluate_policy, reverse_into},
     stat,
 };
@@ -278,10 +278,23 @@ pub fn veto_exit(_ctx: TracePointContext) -> u32 {
 }
 
 /// The generic syscall hook, attached to every syscalls/sys_enter_* a policy
-/// names. The record's `common_type` picks the compiled hook.
+/// names. The syscall number picks the compiled hook: for syscall
+/// tracepoints the kernel hands BPF a copy of the record whose first 8 bytes
+/// (where `common_type` would be) hold a pt_regs pointer instead.
 #[tracepoint]
 pub fn veto_sys_enter(ctx: TracePointContext) -> u32 {
-    unsafe { on_sys_enter(&ctx) };
+    if let Ok(nr) = unsafe { ctx.read_at::<u32>(8) } {
+        unsafe { on_hook(&ctx, nr & !TP_KEY) };
+    }
+    0
+}
+
+/// The same hook for any other tracepoint: its `common_type` picks the table.
+#[tracepoint]
+pub fn veto_tracepoint(ctx: TracePointContext) -> u32 {
+    if let Ok(ty) = unsafe { ctx.read_at::<u16>(0) } {
+        unsafe { on_hook(&ctx, ty as u32 | TP_KEY) };
+    }
     0
 }
 
@@ -294,15 +307,12 @@ fn set_bit(p: &mut u32, i: usize) {
 }
 
 #[inline(always)]
-unsafe fn on_sys_enter(ctx: &TracePointContext) {
+unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
     let Some(cfg) = config() else { return };
     if !in_scope(cfg) {
         return;
     }
-    let Ok(ty) = (unsafe { ctx.read_at::<u16>(0) }) else {
-        return;
-    };
-    let Some(hook) = (unsafe { HOOKS.get(&(ty as u32)) }) else {
+    let Some(hook) = (unsafe { HOOKS.get(&key) }) else {
         return;
     };
     let Some(sc) = HOOK_SCRATCH.get_ptr_mut(0) else {

@@ -74,8 +74,10 @@ pub mod prog {
     pub const FORK: &str = "veto_fork";
     /// sched_process_exit.
     pub const EXIT: &str = "veto_exit";
-    /// The generic syscall / tracepoint hook.
+    /// The generic hook on syscalls/sys_enter_* (keyed by syscall number).
     pub const HOOK: &str = "veto_sys_enter";
+    /// The generic hook on other tracepoints (keyed by event id).
+    pub const TRACEPOINT: &str = "veto_tracepoint";
 }
 
 /// The loaded object.
@@ -95,7 +97,20 @@ impl Enforcer {
         let obj = object().ok_or(LoadError::NoObject)?;
         let started = Instant::now();
         let mut ebpf = aya::EbpfLoader::new().load(obj)?;
-        for name in [prog::EXEC, prog::FORK, prog::EXIT, prog::HOOK] {
+        // The second copy of the hook is verified only when a policy needs it.
+        let needs_tp = compiled.hooks.iter().any(|h| !h.syscall);
+        let names: &[&str] = if needs_tp {
+            &[
+                prog::EXEC,
+                prog::FORK,
+                prog::EXIT,
+                prog::HOOK,
+                prog::TRACEPOINT,
+            ]
+        } else {
+            &[prog::EXEC, prog::FORK, prog::EXIT, prog::HOOK]
+        };
+        for &name in names {
             let p: &mut TracePoint = ebpf
                 .program_mut(name)
                 .ok_or(LoadError::Program {
@@ -143,7 +158,7 @@ impl Enforcer {
             HashMap::try_from(self.map("VETO_HOOKS")?).map_err(map_err("VETO_HOOKS"))?;
         for h in &c.hooks {
             hooks
-                .insert(h.tp_id, h.table, 0)
+                .insert(h.key, h.table, 0)
                 .map_err(map_err("VETO_HOOKS"))?;
         }
 
@@ -202,7 +217,12 @@ impl Enforcer {
     /// Attaches the generic hook to every compiled tracepoint.
     pub fn attach_hooks(&mut self, c: &Compiled) -> Result<(), LoadError> {
         for h in &c.hooks {
-            self.attach(prog::HOOK, &h.category, &h.name)?;
+            let p = if h.syscall {
+                prog::HOOK
+            } else {
+                prog::TRACEPOINT
+            };
+            self.attach(p, &h.category, &h.name)?;
         }
         Ok(())
     }

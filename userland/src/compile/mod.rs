@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use veto_common::{
     ActionSpec, ArgFilter, ArgSpec, BinFilter, HookPolicy, HookTable, LPM_STR_LEN, MAX_ARGS,
     MAX_BIN_FOLLOW, MAX_MATCH_PIDS, MAX_PID_FOLLOW, MAX_POLICIES_PER_HOOK, NO_FOLLOW, PidFilter,
-    STR_LEN, SelectorTable, action, arg_kind, op,
+    STR_LEN, SelectorTable, TP_KEY, action, arg_kind, op,
 };
 use veto_policy::plan::{AttachPoint, KernelNeed};
 use veto_policy::spec::{
@@ -80,8 +80,11 @@ pub struct CompiledHook {
     pub name: String,
     /// The table the program reads (its key is the tracepoint id).
     pub table: HookTable,
-    /// The tracepoint id.
-    pub tp_id: u32,
+    /// The hooks-map key: the syscall number for syscalls/sys_enter_*, the
+    /// tracepoint id | TP_KEY otherwise.
+    pub key: u32,
+    /// Attached with the syscall program (keyed by syscall number).
+    pub syscall: bool,
     /// Reported as Tetragon's `function_name` (`__x64_sys_execve`) for a
     /// syscall kprobe; `None` for a tracepoint hook.
     pub function_name: Option<String>,
@@ -205,8 +208,25 @@ impl<K: Kernel> Ctx<'_, K> {
                 return;
             }
         };
-        let key = (category.to_string(), name.to_string());
-        let hook_idx = match self.by_tp.get(&key) {
+        // Syscall tracepoints hand BPF a record without common_type; their
+        // syscall number identifies them instead.
+        let is_syscall_tp = category == "syscalls" && name.starts_with("sys_enter_");
+        let key = if is_syscall_tp {
+            match veto_policy::syscalls::x86_64_number(name.trim_start_matches("sys_enter_")) {
+                Some(nr) => nr,
+                None => {
+                    self.refusals.push(refuse(
+                        hook.span,
+                        format!("{category}/{name}: no x86-64 syscall number known for it"),
+                    ));
+                    return;
+                }
+            }
+        } else {
+            format.id | TP_KEY
+        };
+        let tp = (category.to_string(), name.to_string());
+        let hook_idx = match self.by_tp.get(&tp) {
             Some(i) => *i,
             None => {
                 let idx = self.out.hooks.len();
@@ -217,11 +237,12 @@ impl<K: Kernel> Ctx<'_, K> {
                         hook_id: idx as u32,
                         ..Default::default()
                     },
-                    tp_id: format.id,
+                    key,
+                    syscall: is_syscall_tp,
                     function_name,
                     policy_args: Vec::new(),
                 });
-                self.by_tp.insert(key, idx);
+                self.by_tp.insert(tp, idx);
                 idx
             }
         };

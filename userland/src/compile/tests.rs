@@ -59,8 +59,8 @@ fn seed_sigkill_policy_compiles_to_one_execve_hook() {
     assert_eq!(c.hooks.len(), 1);
     let h = &c.hooks[0];
     assert_eq!(
-        (h.tp_id, h.function_name.as_deref()),
-        (862, Some("__x64_sys_execve"))
+        (h.key, h.syscall, h.function_name.as_deref()),
+        (59, true, Some("__x64_sys_execve"))
     );
     assert_eq!(h.table.args[0].kind, arg_kind::STR);
     assert_eq!(h.table.args[0].offset, 16);

@@ -374,3 +374,50 @@ fn symlinked_binary_value_warns_and_still_passes() {
         )]
     );
 }
+
+#[test]
+fn whole_corpus_in_one_run_names_file_line_and_column_for_every_error() {
+    fn yaml_files(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                yaml_files(&p, out);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                out.push(
+                    p.strip_prefix(repo_root())
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let mut files = Vec::new();
+    yaml_files(&repo_root().join("testdata/tetragon-examples"), &mut files);
+    files.sort();
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = check(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the corpus has unsupported policies"
+    );
+    let lines = stderr_lines(&out);
+    let (summary, diags) = lines.split_last().unwrap();
+    assert!(summary.ends_with("nothing was loaded"), "{summary}");
+    for line in diags {
+        // FILE:LINE:COL: reason, with FILE one of the corpus files.
+        let mut parts = line.splitn(4, ':');
+        let (file, l, c, reason) = (
+            parts.next().unwrap(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        assert!(files.iter().any(|f| f == file), "{line}");
+        assert!(l.parse::<u32>().is_ok_and(|n| n >= 1), "{line}");
+        assert!(c.parse::<u32>().is_ok_and(|n| n >= 1), "{line}");
+        assert!(reason.len() > 1 && reason.starts_with(' '), "{line}");
+    }
+}

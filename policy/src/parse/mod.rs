@@ -4,6 +4,7 @@
 //! document is checked, every problem is recorded with its position, and a
 //! [`Policy`] is produced only when none was found.
 
+mod action;
 mod hook;
 mod selector;
 pub(crate) mod value;

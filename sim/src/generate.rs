@@ -59,7 +59,9 @@ fn hook_shape(i: usize) -> (HookPoint, Vec<(u32, ArgType)>) {
                 subsystem: "syscalls".into(),
                 event: "sys_enter_kill".into(),
             },
-            vec![(0, ArgType::Int64), (1, ArgType::Int)],
+            // Tetragon's field indices of syscalls/sys_enter_kill: after the
+            // four common fields and __syscall_nr come pid (5) and sig (6).
+            vec![(5, ArgType::Int64), (6, ArgType::Int)],
         ),
         _ => (
             HookPoint::Lsm {
@@ -322,7 +324,11 @@ pub fn materialise(policies: &[Policy], ops: &[Op]) -> Vec<String> {
                 let (pid, _) = live[who % live.len()];
                 let args = match hook % HOOKS {
                     0 | 2 => format!("[{:?}]", STRINGS[a % STRINGS.len()]),
-                    _ => format!("[{},{}]", INTS[a % INTS.len()], INTS[b % INTS.len()]),
+                    _ => format!(
+                        r#"{{"5":{},"6":{}}}"#,
+                        INTS[a % INTS.len()],
+                        INTS[b % INTS.len()]
+                    ),
                 };
                 let ns = nspid.map_or(String::new(), |n| format!(r#","nspid":{n}"#));
                 format!(

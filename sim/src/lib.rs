@@ -59,9 +59,9 @@
 //!
 //!     With `followChildren`, `In` holds when the calling process is marked,
 //!     `NotIn` when it is not; rule 8 still comes first (an unresolved process
-//!     matches neither). So a descendant matches `In` if it, or any ancestor
-//!     since the policies were loaded, ran one of the binaries when it
-//!     exec'd (or had it when veto started). This is Tetragon's per-task
+//!     matches neither). So a process matches `In` if it, or an ancestor,
+//!     exec'd one of the binaries (or ran it when veto started) before the
+//!     process's own latest fork or exec. This is Tetragon's per-task
 //!     bitset, inherited at clone and OR-ed with the parent's at exec.
 //!
 //! ## matchArgs

@@ -43,10 +43,16 @@ fn the_schema_lists_exactly_the_fields_the_parser_accepts() {
         assert_eq!(got, want, "{kind}");
         assert_eq!(def["additionalProperties"], false, "{kind}");
         // A line with an extra field is refused by the parser as well.
-        let mut line = serde_json::json!({"kind": kind, "pid": 1, "ppid": 0, "exe": "/x", "hook": "h"});
-        line.as_object_mut().unwrap().retain(|k, _| fields.contains(&k.as_str()));
+        let mut line =
+            serde_json::json!({"kind": kind, "pid": 1, "ppid": 0, "exe": "/x", "hook": "h"});
+        line.as_object_mut()
+            .unwrap()
+            .retain(|k, _| fields.contains(&k.as_str()));
         parse_line(&line.to_string()).unwrap_or_else(|e| panic!("{kind}: {e}"));
         line["surplus"] = serde_json::json!(1);
-        assert!(parse_line(&line.to_string()).is_err(), "{kind} accepted a surplus field");
+        assert!(
+            parse_line(&line.to_string()).is_err(),
+            "{kind} accepted a surplus field"
+        );
     }
 }

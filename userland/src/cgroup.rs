@@ -266,3 +266,68 @@ mod tests {
         assert!(!path.exists());
     }
 }
+
+/// The id user space computes is the one the kernel reports: a raw tracepoint
+/// program calling `bpf_get_current_cgroup_id()` is run (BPF_PROG_TEST_RUN) by
+/// a process inside the group, in that process's own task.
+#[cfg(test)]
+mod kernel_agrees {
+    use super::*;
+    use crate::probe::bpf::{self, Insn, ProgSpec, ProgType, helper};
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+
+    const CHILD_ENV: &str = "VETO_TEST_CGROUP_ID_CHILD";
+
+    /// Runs in a child process (see below): waits until the parent has moved it
+    /// into the group, then prints the low 32 bits of its current cgroup id.
+    #[test]
+    #[ignore = "run as a child process by group_id_is_what_bpf_get_current_cgroup_id_returns"]
+    fn report_current_cgroup_id_child() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return;
+        }
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).unwrap();
+        let insns = [Insn::call(helper::GET_CURRENT_CGROUP_ID), Insn::exit()];
+        let prog = bpf::load(&ProgSpec {
+            prog_type: ProgType::RawTracepoint,
+            attach_type: None,
+            attach_btf_id: 0,
+            insns: &insns,
+        })
+        .unwrap();
+        let id = bpf::test_run(&prog, &[0]).unwrap();
+        println!("cgroup-id-low32={id}");
+    }
+
+    #[test]
+    fn group_id_is_what_bpf_get_current_cgroup_id_returns() {
+        let cg = Cgroup::create("veto-test").unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "cgroup::kernel_agrees::report_current_cgroup_id_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        cg.add_pid(child.id()).unwrap();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let reported: u32 = text
+            .lines()
+            .find_map(|l| l.split_once("cgroup-id-low32="))
+            .and_then(|(_, id)| id.split_whitespace().next())
+            .unwrap_or_else(|| panic!("child printed no id: {text}"))
+            .parse()
+            .unwrap();
+        assert_eq!(reported, cg.id() as u32);
+    }
+}

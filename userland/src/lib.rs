@@ -9,5 +9,6 @@ pub mod events;
 pub mod kernel;
 pub mod loader;
 pub mod mounts;
+pub mod probe;
 pub mod process;
 pub mod tpformat;

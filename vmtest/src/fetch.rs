@@ -47,6 +47,18 @@ pub enum FetchError {
         /// Why.
         reason: String,
     },
+    /// A kernels.toml entry could not be resolved in its suite.
+    #[error("{file}:{line}: kernel {kernel:?}: {error}")]
+    Resolve {
+        /// kernels.toml path.
+        file: PathBuf,
+        /// Line of the entry.
+        line: usize,
+        /// The kernel.
+        kernel: String,
+        /// The apt error.
+        error: Box<AptError>,
+    },
     /// No lock entry (checked earlier; kept for direct library use).
     #[error("kernel {0:?} is not in kernels.lock; run `{UPDATE_COMMAND}`")]
     NotLocked(String),
@@ -144,7 +156,12 @@ impl<'a> Fetcher<'a> {
 
     /// Re-resolves every Debian kernel of `kernels` (network) into a new lock,
     /// keeping entries of kernels not named.
-    pub fn update_lock(&mut self, kernels: &[&Kernel], old: &Lock) -> Result<Lock, FetchError> {
+    pub fn update_lock(
+        &mut self,
+        file: &Path,
+        kernels: &[&Kernel],
+        old: &Lock,
+    ) -> Result<Lock, FetchError> {
         let mut lock = old.clone();
         for k in kernels {
             let Source::Debian { suite, package } = &k.source else {
@@ -153,9 +170,11 @@ impl<'a> Fetcher<'a> {
             let apt = self.updated_apt(&k.name)?;
             let (version, deb) = apt
                 .resolve(suite, package)
-                .map_err(|error| FetchError::Apt {
+                .map_err(|error| FetchError::Resolve {
+                    file: file.to_path_buf(),
+                    line: k.line,
                     kernel: k.name.clone(),
-                    error,
+                    error: Box::new(error),
                 })?;
             lock.kernel.retain(|l| l.name != k.name);
             lock.kernel.push(LockedKernel {

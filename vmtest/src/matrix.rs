@@ -204,7 +204,7 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
         } else {
             kernels.clone()
         };
-        lock = fetcher.update_lock(&targets, &lock)?;
+        lock = fetcher.update_lock(&matrix.file, &targets, &lock)?;
         lock.save(&lock_file)?;
         progress(Progress::LockUpdated(lock_file.clone()));
     }

@@ -38,7 +38,10 @@ fn matrix_rows(runs: &[KernelRun]) -> Vec<Vec<String>> {
             k.release.clone(),
             cell(k.status).to_string(),
             secs(k.boot_s),
-            secs(k.load_s),
+            match (k.load_s, k.load_failed_s) {
+                (None, Some(f)) => format!("{f:.1} (failed)"),
+                (l, _) => secs(l),
+            },
         ];
         for t in &tests {
             row.push(

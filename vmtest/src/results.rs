@@ -109,6 +109,7 @@ mod tests {
             reason: String::new(),
             boot_s: Some(3.5),
             load_s: None,
+            load_failed_s: None,
             wall_s: 20.0,
             capabilities: BTreeMap::from([("prog_lsm".into(), true)]),
             capability_reasons: BTreeMap::new(),

@@ -46,6 +46,9 @@ pub struct KernelRun {
     pub boot_s: Option<f64>,
     /// Program load time reported by the tests (seconds, emulated), if any.
     pub load_s: Option<f64>,
+    /// Seconds a program load ran before it failed (verifier time spent), if the
+    /// load never succeeded.
+    pub load_failed_s: Option<f64>,
     /// Host seconds of the whole boot.
     pub wall_s: f64,
     /// The probe's capability row.
@@ -82,6 +85,7 @@ pub fn judge(
         reason: String::new(),
         boot_s: outcome.boot_s,
         load_s: None,
+        load_failed_s: None,
         wall_s: outcome.wall_s,
         capabilities: BTreeMap::new(),
         capability_reasons: BTreeMap::new(),
@@ -121,6 +125,9 @@ pub fn judge(
             } => {
                 if let Some(l) = metrics.get("load_s") {
                     run.load_s = Some(run.load_s.map_or(*l, |p: f64| p.max(*l)));
+                }
+                if let Some(l) = metrics.get("load_failed_s") {
+                    run.load_failed_s = Some(run.load_failed_s.map_or(*l, |p: f64| p.max(*l)));
                 }
                 if test == "probe" {
                     read_capabilities(&output, &mut run);

@@ -175,6 +175,11 @@ fn wait_ready(veto: &mut Child, timeout: Duration) -> Result<(), Outcome> {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let st = veto.wait().map(|s| s.to_string()).unwrap_or_default();
+                // The time the load took to fail is still the verifier's cost.
+                println!(
+                    "{METRIC_PREFIX}load_failed_s={:.3}",
+                    begun.elapsed().as_secs_f64()
+                );
                 let words = last.join(" | ");
                 return Err(
                     if veto.try_wait().ok().flatten().and_then(|s| s.code())
@@ -191,6 +196,10 @@ fn wait_ready(veto: &mut Child, timeout: Duration) -> Result<(), Outcome> {
             }
         }
         if Instant::now() >= deadline {
+            println!(
+                "{METRIC_PREFIX}load_failed_s={:.3}",
+                begun.elapsed().as_secs_f64()
+            );
             return Err(Outcome::Fail(format!(
                 "veto run printed no ready line within {} s: {}",
                 timeout.as_secs(),

@@ -10,7 +10,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 use veto_policy::spec::{
-    ActionKind, ArgOp, ArgType, BinaryOp, Hook, HookPoint, PidOp, Policy, Selector, limits,
+    ActionKind, ArgOp, ArgType, BinaryOp, Enforcer, Hook, HookPoint, PidOp, Policy, Selector, Span,
+    Spanned, limits,
 };
 
 use crate::build::{SelectorBuild, arg, kprobe, lsm, policy, selector, tracepoint};
@@ -26,7 +27,7 @@ pub const BINARIES: &[&str] = &[
     "/opt/app/bin/java",
 ];
 /// Binary prefixes policies use.
-pub const BINARY_PREFIXES: &[&str] = &["/usr/", "/usr/bin/", "/opt/", "/usr/sbin/s", ""];
+pub const BINARY_PREFIXES: &[&str] = &["/usr/", "/usr/bin/", "/opt/", "/usr/sbin/s", "/"];
 /// Binary postfixes policies use.
 pub const BINARY_POSTFIXES: &[&str] = &["/java", "sh", "d", "/curl"];
 /// String argument values of the trace.
@@ -80,18 +81,29 @@ pub fn hook_name(i: usize) -> String {
     hook_shape(i).0.trace_name()
 }
 
-fn action() -> impl Strategy<Value = ActionKind> {
+/// An action; `Override` only where the hook can change a return value (the
+/// front end refuses it at a tracepoint).
+fn action(can_override: bool) -> impl Strategy<Value = ActionKind> {
+    let errors = if can_override { vec![-1, -13] } else { vec![] };
     prop_oneof![
         Just(ActionKind::Post),
         Just(ActionKind::NoPost),
         Just(ActionKind::Sigkill),
         prop::sample::select(vec![9, 10, 15]).prop_map(|sig| ActionKind::Signal { sig }),
-        prop::sample::select(vec![-1, -13]).prop_map(|error| ActionKind::Override { error }),
-        (
-            prop::option::of(prop::sample::select(vec![-1, -2])),
-            prop::option::of(prop::sample::select(vec![9, 10]))
-        )
-            .prop_map(|(error, sig)| ActionKind::NotifyEnforcer { error, sig }),
+        if can_override {
+            prop::sample::select(errors)
+                .prop_map(|error| ActionKind::Override { error })
+                .boxed()
+        } else {
+            Just(ActionKind::Post).boxed()
+        },
+        // The front end wants argError, argSig or both.
+        prop_oneof![
+            prop::sample::select(vec![-1, -2]).prop_map(|e| (Some(e), None)),
+            prop::sample::select(vec![9, 10]).prop_map(|s| (None, Some(s))),
+            Just((Some(-1), Some(9))),
+        ]
+        .prop_map(|(error, sig)| ActionKind::NotifyEnforcer { error, sig }),
     ]
 }
 
@@ -140,7 +152,13 @@ fn arg_filter(index: u32, ty: ArgType) -> BoxedStrategy<ArgFilter> {
             ]),
             nonempty(INTS),
         )
-            .prop_map(move |(op, v)| ArgFilter::Ints(index, op, v))
+            .prop_map(move |(op, mut v)| {
+                // The front end takes exactly one value for GT and LT.
+                if matches!(op, ArgOp::GreaterThan | ArgOp::LessThan) {
+                    v.truncate(1);
+                }
+                ArgFilter::Ints(index, op, v)
+            })
             .boxed()
     } else {
         (
@@ -160,7 +178,10 @@ fn arg_filter(index: u32, ty: ArgType) -> BoxedStrategy<ArgFilter> {
 }
 
 /// A selector for a hook declaring `args`, within the limits.
-pub fn selector_for(args: Vec<(u32, ArgType)>) -> impl Strategy<Value = Selector> {
+pub fn selector_for(
+    args: Vec<(u32, ArgType)>,
+    can_override: bool,
+) -> impl Strategy<Value = Selector> {
     let arg_filters = prop::sample::select(args).prop_flat_map(|(i, ty)| arg_filter(i, ty));
     (
         prop::option::weighted(0.6, binary_filter()),
@@ -174,7 +195,7 @@ pub fn selector_for(args: Vec<(u32, ArgType)>) -> impl Strategy<Value = Selector
                 any::<bool>(),
             ),
         ),
-        vec(action(), 0..=limits::MAX_ACTIONS),
+        vec(action(can_override), 0..=limits::MAX_ACTIONS),
     )
         .prop_map(|(bin, args, pids, actions)| {
             let mut s = selector().actions(&actions);
@@ -198,7 +219,12 @@ pub fn selector_for(args: Vec<(u32, ArgType)>) -> impl Strategy<Value = Selector
 pub fn hook() -> impl Strategy<Value = Hook> {
     (0..HOOKS).prop_flat_map(|i| {
         let (point, args) = hook_shape(i);
-        vec(selector_for(args.clone()), 0..=limits::MAX_SELECTORS).prop_map(move |sels| {
+        let can_override = !matches!(point, HookPoint::Tracepoint { .. });
+        vec(
+            selector_for(args.clone(), can_override),
+            0..=limits::MAX_SELECTORS,
+        )
+        .prop_map(move |sels| {
             let declared = args.iter().map(|&(i, ty)| arg(i, ty)).collect();
             match &point {
                 HookPoint::Kprobe { call, .. } => kprobe(call, declared, sels),
@@ -211,12 +237,48 @@ pub fn hook() -> impl Strategy<Value = Hook> {
     })
 }
 
-/// 1..=3 policies named p0, p1, …, each with 1..=3 hooks.
+/// 1..=3 policies named p0, p1, …, each with 1..=3 hooks. A policy that
+/// uses NotifyEnforcer names its hooks' calls in `spec.enforcers`, as the
+/// front end requires.
 pub fn policies() -> impl Strategy<Value = Vec<Policy>> {
     vec(vec(hook(), 1..=3), 1..=3).prop_map(|ps| {
         ps.into_iter()
             .enumerate()
-            .map(|(i, hooks)| policy(&format!("p{i}"), hooks))
+            .map(|(i, hooks)| {
+                let mut p = policy(&format!("p{i}"), hooks);
+                let notifies = p.hooks.iter().flat_map(|h| &h.selectors).any(|s| {
+                    s.actions
+                        .iter()
+                        .any(|a| matches!(a.kind, ActionKind::NotifyEnforcer { .. }))
+                });
+                if notifies {
+                    // Enforcers name syscalls: the policy's syscall kprobes,
+                    // or execve when it has none.
+                    let mut calls: Vec<String> = p
+                        .hooks
+                        .iter()
+                        .filter_map(|h| match &h.point {
+                            HookPoint::Kprobe {
+                                call,
+                                syscall: true,
+                            } => Some(call.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    calls.dedup();
+                    if calls.is_empty() {
+                        calls.push("sys_execve".into());
+                    }
+                    p.enforcers.push(Enforcer {
+                        span: Span::default(),
+                        calls: calls
+                            .into_iter()
+                            .map(|c| Spanned::new(c, Span::default()))
+                            .collect(),
+                    });
+                }
+                p
+            })
             .collect()
     })
 }

@@ -76,7 +76,9 @@
 //! 14. Integers: `Equal` / `NotEqual` on the value; `GT` holds if the
 //!     argument is greater than one of the values (so than the smallest);
 //!     `LT` if it is less than one of them (so than the largest); `Mask` if
-//!     `arg & value != 0` for one of the values (two's complement).
+//!     `arg & value != 0` for one of the values (two's complement). (The
+//!     front end takes exactly one value for `GT` and `LT`; the OR is
+//!     Tetragon's reading, kept for specs built by hand.)
 //!
 //! ## matchPIDs
 //!
@@ -142,6 +144,7 @@ pub mod oracle;
 pub mod process;
 pub mod report;
 pub mod trace;
+pub mod yaml;
 
 pub use engine::Simulator;
 pub use error::{TraceError, TraceErrorKind};

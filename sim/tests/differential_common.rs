@@ -15,7 +15,7 @@
 //! tracepoint host (no LSM hooks, no isNamespacePID, no Override or
 //! NotifyEnforcer): a refusal is the compiler's to report, not a disagreement.
 //!
-//! `veto_kernel_agrees_on_the_supported_subset` also leaves out the three
+//! `veto_kernel_agrees_on_the_supported_subset` also leaves out the two
 //! divergences this check found (see [`Divergences`]); the `#[ignore]`d
 //! `veto_kernel_agrees_everywhere` keeps them in and fails on them until the
 //! enforcer and compiler follow the simulator (run it with `--ignored`).
@@ -30,7 +30,7 @@ use veto::tpformat::{self, Format, FormatError};
 use veto_common::matching::{Lookups, StrRef, Subject, evaluate_policy};
 use veto_common::{HookTable, MAX_ARGS, arg_kind};
 use veto_policy::plan::KernelNeed;
-use veto_policy::spec::{ActionKind, ArgValues, HookPoint, Policy};
+use veto_policy::spec::{ActionKind, HookPoint, Policy};
 use veto_sim::oracle::{Observed, compare};
 use veto_sim::trace::{ArgValue, Event, parse_line};
 use veto_sim::{Outcome, generate, simulate};
@@ -323,13 +323,10 @@ fn observe(policies: &[Policy], c: &Compiled, lines: &[String]) -> Vec<Observed>
 struct Divergences;
 
 impl Divergences {
-    /// 1. GT / LT with several values: the compiler keeps the first value;
-    ///    Tetragon and the simulator OR the comparisons (so GT is "greater
-    ///    than the smallest value"). Cut to one value.
-    /// 2. A kill and another signal in one selector ([Sigkill, Signal 10]):
+    /// 1. A kill and another signal in one selector ([Sigkill, Signal 10]):
     ///    the matcher's `decide` keeps the last signal and sends SIGUSR1 only;
     ///    Tetragon and the simulator kill. Drop non-9 signals next to a kill.
-    /// 3. followChildren when a parent execs a listed binary after forking
+    /// 2. followChildren when a parent execs a listed binary after forking
     ///    a child that execs later: Tetragon (and the simulator) OR the
     ///    parent's marks into the child's at exec; `on_exec` keeps only the
     ///    child's own. Cut followChildren.
@@ -337,17 +334,6 @@ impl Divergences {
         for p in policies {
             for h in &mut p.hooks {
                 for s in &mut h.selectors {
-                    for a in &mut s.match_args {
-                        if let ArgValues::Ints(v) = &mut a.values
-                            && matches!(
-                                a.op,
-                                veto_policy::spec::ArgOp::GreaterThan
-                                    | veto_policy::spec::ArgOp::LessThan
-                            )
-                        {
-                            v.truncate(1);
-                        }
-                    }
                     let kills = s.actions.iter().any(|a| {
                         matches!(a.kind, ActionKind::Sigkill | ActionKind::Signal { sig: 9 })
                     });
@@ -400,11 +386,11 @@ fn check(policies: &[Policy], ops: &[generate::Op]) -> Result<(), TestCaseError>
     if diffs.is_empty() {
         return Ok(());
     }
-    let yaml: Vec<String> = policies.iter().map(|p| format!("{p:#?}")).collect();
+    let yaml: Vec<String> = policies.iter().map(veto_sim::yaml::policy_yaml).collect();
     Err(TestCaseError::fail(format!(
-        "{} disagreement(s): {diffs:#?}\npolicies:\n{}\ntrace:\n{}",
+        "{} disagreement(s): {diffs:#?}\npolicies (one file each):\n{}\ntrace:\n{}",
         diffs.len(),
-        yaml.join("\n"),
+        yaml.join("---\n"),
         lines.join("\n")
     )))
 }
@@ -458,34 +444,13 @@ fn directed(policies: &[Policy], lines: &[&str]) {
 }
 
 mod divergences {
-    use veto_policy::spec::{ActionKind, ArgOp, ArgType, BinaryOp};
-    use veto_sim::build::{SelectorBuild, arg, kprobe, policy, selector, tracepoint};
+    use veto_policy::spec::{ActionKind, ArgType, BinaryOp};
+    use veto_sim::build::{SelectorBuild, arg, kprobe, policy, selector};
 
     use super::directed;
 
     #[test]
-    #[ignore = "divergence 1: the compiler keeps only the first GT value"]
-    fn gt_with_several_values_holds_above_the_smallest() {
-        let p = policy(
-            "gt",
-            vec![tracepoint(
-                "syscalls",
-                "sys_enter_kill",
-                vec![arg(6, ArgType::Int)],
-                vec![selector().arg_ints(6, ArgOp::GreaterThan, &[10, 3])],
-            )],
-        );
-        directed(
-            &[p],
-            &[
-                r#"{"kind":"proc","pid":10,"ppid":1,"exe":"/usr/bin/dash"}"#,
-                r#"{"kind":"call","pid":10,"hook":"syscalls/sys_enter_kill","args":{"6":5}}"#,
-            ],
-        );
-    }
-
-    #[test]
-    #[ignore = "divergence 2: the matcher sends the last signal, not SIGKILL"]
+    #[ignore = "divergence 1: the matcher sends the last signal, not SIGKILL"]
     fn sigkill_then_another_signal_still_kills() {
         let p = policy(
             "ks",
@@ -505,7 +470,7 @@ mod divergences {
     }
 
     #[test]
-    #[ignore = "divergence 3: on_exec does not take the parent's followChildren marks"]
+    #[ignore = "divergence 2: on_exec does not take the parent's followChildren marks"]
     fn parent_exec_after_fork_marks_the_child_at_its_exec() {
         let p = policy(
             "follow",

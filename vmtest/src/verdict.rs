@@ -397,4 +397,19 @@ mod tests {
             "kernels.toml expects prog_lsm (EINVAL)"
         );
     }
+
+    #[test]
+    fn the_verifier_time_of_a_failed_load_is_kept_apart_from_load_time() {
+        let tests = select(None, None).unwrap();
+        let failed = r#"{"event":"result","test":"enforce-exec-sh","status":"fail","reason":"veto run exited","duration_s":93.0,"output":"","metrics":{"load_failed_s":92.6}}"#;
+        let r = judge(
+            &kernel(""),
+            "x",
+            &tests,
+            &outcome(Some(85), &[INIT, PROBE, failed, DONE]),
+            "",
+        );
+        assert_eq!(r.load_s, None);
+        assert_eq!(r.load_failed_s, Some(92.6));
+    }
 }

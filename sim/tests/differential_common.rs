@@ -31,7 +31,7 @@ use veto_common::matching::{Lookups, StrRef, Subject, evaluate_policy};
 use veto_common::{HookTable, MAX_ARGS, arg_kind};
 use veto_policy::plan::KernelNeed;
 use veto_policy::spec::{ActionKind, HookPoint, Policy};
-use veto_sim::oracle::{Observed, compare};
+use veto_sim::oracle::{Observed, Oracle, compare};
 use veto_sim::trace::{ArgValue, Event, parse_line};
 use veto_sim::{Outcome, generate, simulate};
 
@@ -247,8 +247,22 @@ fn read_int(v: i128, size: u8, signed: bool) -> u64 {
     }
 }
 
+/// The compiler and the common matcher as an [`Oracle`].
+struct CommonMatcher;
+
+impl Oracle for CommonMatcher {
+    fn name(&self) -> &str {
+        "compiled tables + common matcher"
+    }
+
+    fn observe(&mut self, policies: &[Policy], trace: &[Event]) -> Result<Vec<Observed>, String> {
+        let c = compile::compile(policies, &TracepointHost).map_err(|e| e.to_string())?;
+        Ok(observe(policies, &c, trace))
+    }
+}
+
 /// Runs the trace through the compiled tables and the common matcher.
-fn observe(policies: &[Policy], c: &Compiled, lines: &[String]) -> Vec<Observed> {
+fn observe(policies: &[Policy], c: &Compiled, trace: &[Event]) -> Vec<Observed> {
     let maps = Maps::new(c);
     let mut procs = KProcs {
         c,
@@ -256,9 +270,8 @@ fn observe(policies: &[Policy], c: &Compiled, lines: &[String]) -> Vec<Observed>
         procs: Default::default(),
     };
     let mut out = Vec::new();
-    for (n, l) in lines.iter().enumerate() {
-        let e = parse_line(l).unwrap();
-        procs.apply(&e);
+    for (n, e) in trace.iter().enumerate() {
+        procs.apply(e);
         let Event::Call(call) = e else { continue };
         let mut seen = Observed {
             line: n + 1,
@@ -372,16 +385,19 @@ fn supported(mut policies: Vec<Policy>) -> Vec<Policy> {
     policies
 }
 
+fn events(lines: &[String]) -> Vec<Event> {
+    lines.iter().map(|l| parse_line(l).unwrap()).collect()
+}
+
 fn check(policies: &[Policy], ops: &[generate::Op]) -> Result<(), TestCaseError> {
-    let c = match compile::compile(policies, &TracepointHost) {
-        Ok(c) => c,
+    let lines = generate::materialise(policies, ops);
+    let seen = match CommonMatcher.observe(policies, &events(&lines)) {
+        Ok(seen) => seen,
         // Over the tables' limits (policies per tracepoint, follow slots):
         // a refusal with a reason, nothing to compare.
-        Err(e) => return Err(TestCaseError::reject(e.to_string())),
+        Err(e) => return Err(TestCaseError::reject(e)),
     };
-    let lines = generate::materialise(policies, ops);
     let expected = simulate(policies, &lines.join("\n")).unwrap();
-    let seen = observe(policies, &c, &lines);
     let diffs = compare(&expected, &seen);
     if diffs.is_empty() {
         return Ok(());
@@ -436,10 +452,10 @@ fn int_reads_follow_width_and_sign() {
 
 /// One hand-written case: compiled, matched, compared.
 fn directed(policies: &[Policy], lines: &[&str]) {
-    let c = compile::compile(policies, &TracepointHost).unwrap();
     let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     let expected = simulate(policies, &lines.join("\n")).unwrap();
-    let diffs = compare(&expected, &observe(policies, &c, &lines));
+    let seen = CommonMatcher.observe(policies, &events(&lines)).unwrap();
+    let diffs = compare(&expected, &seen);
     assert!(diffs.is_empty(), "{diffs:#?}");
 }
 

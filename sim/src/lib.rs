@@ -131,6 +131,18 @@
 //! Tetragon does (`KPROBE_ACTION_SIGKILL`), one to one
 //! ([`veto_policy::spec::ActionKind::event_name`]).
 
+//!
+//! # Modules
+//!
+//! - [`trace`]: the trace format, parsed strictly; [`error`]: why a line is refused.
+//! - [`compile`]: spec → matchers with precompiled value sets, once per policy.
+//! - [`process`]: the process table (binaries, ancestry, lineage marks).
+//! - [`engine`]: the [`Simulator`], applying events and deciding calls.
+//! - [`report`]: the per-call output, as JSON lines or a table.
+//! - [`oracle`]: the seam for differential tests against other implementations.
+//! - [`build`], [`yaml`] and `generate` (feature `gen`): spec values for tests,
+//!   TracingPolicy YAML of a spec, and proptest generators.
+
 #![deny(missing_docs)]
 
 pub mod build;

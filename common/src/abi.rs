@@ -35,6 +35,11 @@ pub const MAX_PATH_DEPTH: usize = 16;
 /// Hooks-map keys: a syscall tracepoint is keyed by its syscall number, any
 /// other tracepoint by its event id with this bit set.
 pub const TP_KEY: u32 = 0x8000_0000;
+/// Hooks-map keys of the 32-bit compat entry of a syscall hook: the i386
+/// syscall number with this bit set (seen at raw_syscalls/sys_enter).
+pub const COMPAT_KEY: u32 = 0x4000_0000;
+/// `thread_info.status` bit of a task inside a 32-bit compat syscall (x86).
+pub const TS_COMPAT: u32 = 0x0002;
 /// Marker for "no mark bit".
 pub const NO_FOLLOW: u32 = u32::MAX;
 
@@ -256,6 +261,9 @@ pub struct Config {
     pub fork_child_pid_off: u32,
     /// Offset of the `filename` __data_loc in the sched_process_exec record.
     pub exec_filename_off: u32,
+    /// Offset of `thread_info.status` from the task (0: compat entries are
+    /// not covered).
+    pub compat_status_off: u32,
     /// Used follow slots.
     pub n_bin_follow: u32,
     /// followChildren slots.

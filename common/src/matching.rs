@@ -95,17 +95,24 @@ pub fn pid_matches<L: Lookups>(f: &PidFilter, s: &Subject, lk: &mut L) -> bool {
     }
 }
 
-/// matchArgs entry. An argument that could not be read matches no filter,
-/// positive or negated: veto neither enforces nor exempts on a value it did
-/// not see (the event carries the unreadable flag).
+/// matchArgs entry.
+///
+/// A string argument that could not be read (its page not faulted in yet,
+/// which a caller can arrange on purpose) matches every filter, positive or
+/// negated: veto fails closed, so the rest of the selector (binary, pids,
+/// other arguments) decides and hiding the argument cannot evade the policy.
+/// The event reports the argument as unreadable and the run counts it.
 #[inline(always)]
 pub fn arg_matches<L: Lookups>(f: &ArgFilter, s: &Subject, lk: &mut L) -> bool {
     if f.op == op::NONE {
         return true;
     }
     let slot = f.slot & 7;
-    if slot as usize >= crate::abi::MAX_ARGS || s.args_read & (1 << slot) == 0 {
+    if slot as usize >= crate::abi::MAX_ARGS {
         return false;
+    }
+    if s.args_read & (1 << slot) == 0 {
+        return s.args_str & (1 << slot) != 0;
     }
     let v = s.ints[slot as usize];
     let signed = s.args_signed & (1 << slot) != 0;
@@ -398,17 +405,16 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_argument_matches_no_filter() {
+    fn unreadable_string_argument_fails_closed() {
         let mut s = subject();
         s.args_read = 0;
         let mut sel = seed_selector();
-        assert_eq!(
-            evaluate_policy(&policy(sel), &s, &mut seed_sets("/usr/bin/java", "/bin/sh")),
-            None
-        );
+        assert!(evaluate_policy(&policy(sel), &s, &mut seed_sets("/usr/bin/java", "")).is_some());
         sel.args[0].op = op::NOT_IN;
+        assert!(evaluate_policy(&policy(sel), &s, &mut seed_sets("/usr/bin/java", "")).is_some());
+        // The binary still has to match.
         assert_eq!(
-            evaluate_policy(&policy(sel), &s, &mut seed_sets("/usr/bin/java", "/x")),
+            evaluate_policy(&policy(sel), &s, &mut seed_sets("/usr/bin/ls", "")),
             None
         );
     }

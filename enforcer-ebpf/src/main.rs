@@ -19,8 +19,9 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use veto_common::{
-    ARGS_LEN, Config, EventHeader, ExitEvent, MAX_ARGS, MAX_BIN_FOLLOW, MAX_PID_FOLLOW,
-    MAX_POLICIES_PER_HOOK, PidKey, ProcInfo, STR_LEN, StrSlot, TP_KEY, arg_kind, flags, kind,
+    ARGS_LEN, COMPAT_KEY, Config, EventHeader, ExitEvent, MAX_ARGS, MAX_BIN_FOLLOW, MAX_PID_FOLLOW,
+    MAX_POLICIES_PER_HOOK, PidKey, ProcInfo, STR_LEN, StrSlot, TP_KEY, TS_COMPAT, arg_kind, flags,
+    kind,
     matching::{Subject, evaluate_policy, reverse_into},
     stat,
 };
@@ -286,6 +287,39 @@ pub fn veto_sys_enter(ctx: TracePointContext) -> u32 {
     if let Ok(nr) = unsafe { ctx.read_at::<u32>(8) } {
         unsafe { on_hook(&ctx, nr & !TP_KEY) };
     }
+    0
+}
+
+/// The 32-bit compat entry (`int 0x80`, or a 32-bit process), which never
+/// reaches syscalls/sys_enter_*: raw_syscalls/sys_enter sees every entry. Its
+/// record has the id at 8 and the arguments from 16, the same layout as the
+/// syscall tracepoints, so the same compiled table reads the arguments.
+#[tracepoint]
+pub fn veto_compat(ctx: TracePointContext) -> u32 {
+    let Ok(id) = (unsafe { ctx.read_at::<u64>(8) }) else {
+        return 0;
+    };
+
+    if id >= 1024 {
+        return 0;
+    }
+    let key = id as u32 | COMPAT_KEY;
+    // Cheapest test first: almost no syscall number has a compat hook.
+    if unsafe { HOOKS.get(&key) }.is_none() {
+        return 0;
+    }
+    let Some(cfg) = config() else { return 0 };
+    if cfg.compat_status_off == 0 {
+        return 0;
+    }
+    let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+    let status = unsafe {
+        bpf_probe_read_kernel((task + cfg.compat_status_off as u64) as *const u32).unwrap_or(0)
+    };
+    if status & TS_COMPAT == 0 {
+        return 0;
+    }
+    unsafe { on_hook(&ctx, key) };
     0
 }
 

@@ -78,6 +78,13 @@ pub mod prog {
     pub const HOOK: &str = "veto_sys_enter";
     /// The generic hook on other tracepoints (keyed by event id).
     pub const TRACEPOINT: &str = "veto_tracepoint";
+    /// The compat-entry hook on raw_syscalls/sys_enter.
+    pub const COMPAT: &str = "veto_compat";
+}
+
+/// Whether the compat-entry program is needed and can work here.
+pub fn covers_compat(c: &Compiled, config: &Config) -> bool {
+    config.compat_status_off != 0 && c.hooks.iter().any(|h| h.compat_key.is_some())
 }
 
 /// The loaded object.
@@ -98,19 +105,14 @@ impl Enforcer {
         let started = Instant::now();
         let mut ebpf = aya::EbpfLoader::new().load(obj)?;
         // The second copy of the hook is verified only when a policy needs it.
-        let needs_tp = compiled.hooks.iter().any(|h| !h.syscall);
-        let names: &[&str] = if needs_tp {
-            &[
-                prog::EXEC,
-                prog::FORK,
-                prog::EXIT,
-                prog::HOOK,
-                prog::TRACEPOINT,
-            ]
-        } else {
-            &[prog::EXEC, prog::FORK, prog::EXIT, prog::HOOK]
-        };
-        for &name in names {
+        let mut names = vec![prog::EXEC, prog::FORK, prog::EXIT, prog::HOOK];
+        if compiled.hooks.iter().any(|h| !h.syscall) {
+            names.push(prog::TRACEPOINT);
+        }
+        if covers_compat(compiled, config) {
+            names.push(prog::COMPAT);
+        }
+        for name in names {
             let p: &mut TracePoint = ebpf
                 .program_mut(name)
                 .ok_or(LoadError::Program {
@@ -160,6 +162,9 @@ impl Enforcer {
             hooks
                 .insert(h.key, h.table, 0)
                 .map_err(map_err("VETO_HOOKS"))?;
+            if let Some(k) = h.compat_key.filter(|_| config.compat_status_off != 0) {
+                hooks.insert(k, h.table, 0).map_err(map_err("VETO_HOOKS"))?;
+            }
         }
 
         let mut strs: HashMap<&mut MapData, StrSlot, u8> =
@@ -215,7 +220,7 @@ impl Enforcer {
     }
 
     /// Attaches the generic hook to every compiled tracepoint.
-    pub fn attach_hooks(&mut self, c: &Compiled) -> Result<(), LoadError> {
+    pub fn attach_hooks(&mut self, c: &Compiled, config: &Config) -> Result<(), LoadError> {
         for h in &c.hooks {
             let p = if h.syscall {
                 prog::HOOK
@@ -223,6 +228,9 @@ impl Enforcer {
                 prog::TRACEPOINT
             };
             self.attach(p, &h.category, &h.name)?;
+        }
+        if covers_compat(c, config) {
+            self.attach(prog::COMPAT, "raw_syscalls", "sys_enter")?;
         }
         Ok(())
     }

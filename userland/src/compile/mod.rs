@@ -11,9 +11,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use veto_common::{
-    ActionSpec, ArgFilter, ArgSpec, BinFilter, HookPolicy, HookTable, LPM_STR_LEN, MAX_ARGS,
-    MAX_BIN_FOLLOW, MAX_MATCH_PIDS, MAX_PID_FOLLOW, MAX_POLICIES_PER_HOOK, NO_FOLLOW, PidFilter,
-    STR_LEN, SelectorTable, TP_KEY, action, arg_kind, op,
+    ActionSpec, ArgFilter, ArgSpec, BinFilter, COMPAT_KEY, HookPolicy, HookTable, LPM_STR_LEN,
+    MAX_ARGS, MAX_BIN_FOLLOW, MAX_MATCH_PIDS, MAX_PID_FOLLOW, MAX_POLICIES_PER_HOOK, NO_FOLLOW,
+    PidFilter, STR_LEN, SelectorTable, TP_KEY, action, arg_kind, op,
 };
 use veto_policy::plan::{AttachPoint, KernelNeed};
 use veto_policy::spec::{
@@ -85,6 +85,9 @@ pub struct CompiledHook {
     pub key: u32,
     /// Attached with the syscall program (keyed by syscall number).
     pub syscall: bool,
+    /// The i386 number | COMPAT_KEY under which the same table serves the
+    /// 32-bit compat entry (raw_syscalls/sys_enter), when the syscall has one.
+    pub compat_key: Option<u32>,
     /// Reported as Tetragon's `function_name` (`__x64_sys_execve`) for a
     /// syscall kprobe; `None` for a tracepoint hook.
     pub function_name: Option<String>,
@@ -105,7 +108,8 @@ pub struct Compiled {
     pub bin_follow: Vec<(u32, u32)>,
     /// followForks slots: pid set ids.
     pub pid_follow: Vec<u32>,
-    /// Known gaps to state when running (e.g. the 32-bit compat entry).
+    /// Known gaps to state when running if the compat entry cannot be
+    /// covered on this kernel (the 32-bit compat entry).
     pub gaps: Vec<String>,
 }
 
@@ -239,6 +243,14 @@ impl<K: Kernel> Ctx<'_, K> {
                     },
                     key,
                     syscall: is_syscall_tp,
+                    compat_key: is_syscall_tp
+                        .then(|| {
+                            veto_policy::syscalls::i386_number(
+                                name.trim_start_matches("sys_enter_"),
+                            )
+                        })
+                        .flatten()
+                        .map(|nr| nr | COMPAT_KEY),
                     function_name,
                     policy_args: Vec::new(),
                 });

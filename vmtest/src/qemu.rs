@@ -81,9 +81,14 @@ pub fn command(spec: &BootSpec) -> Command {
         .arg(format!("file:{}", spec.results_log.display()))
         .args(&spec.extra_args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null());
     cmd
+}
+
+/// Where QEMU's own messages go: a file beside the console, not a pipe, so a
+/// chatty QEMU can never block on a full pipe while we wait for it.
+fn stderr_file(spec: &BootSpec) -> PathBuf {
+    spec.console_log.with_file_name("qemu-stderr.log")
 }
 
 /// Boots and waits for the end or the deadline; never leaves QEMU running.
@@ -139,10 +144,7 @@ pub fn boot(spec: &BootSpec, mut on_line: impl FnMut(&str)) -> Result<BootOutcom
         // A final line without newline still counts as read; it is judged later.
         on_line(results.rsplit('\n').next().unwrap_or(""));
     }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = std::fs::read_to_string(stderr_file(spec)).unwrap_or_default();
     if exit_code == Some(1) && boot_s.is_none() && !stderr.trim().is_empty() {
         // QEMU itself refused (bad option, missing file): that is not a guest result.
         return Err(QemuError(stderr.trim().to_string()));

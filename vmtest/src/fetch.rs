@@ -168,14 +168,14 @@ impl<'a> Fetcher<'a> {
                 continue;
             };
             let apt = self.updated_apt(&k.name)?;
-            let (version, deb) = apt
-                .resolve(suite, package)
-                .map_err(|error| FetchError::Resolve {
-                    file: file.to_path_buf(),
-                    line: k.line,
-                    kernel: k.name.clone(),
-                    error: Box::new(error),
-                })?;
+            let (version, deb) =
+                apt.resolve(suite, package)
+                    .map_err(|error| FetchError::Resolve {
+                        file: file.to_path_buf(),
+                        line: k.line,
+                        kernel: k.name.clone(),
+                        error: Box::new(error),
+                    })?;
             lock.kernel.retain(|l| l.name != k.name);
             lock.kernel.push(LockedKernel {
                 name: k.name.clone(),

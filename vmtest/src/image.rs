@@ -137,14 +137,19 @@ fn add_with_libraries(img: &mut Initramfs, dest: &str, program: &Path) -> Result
     Ok(())
 }
 
-/// The image for one kernel: the base plus its modules and the manifest.
+/// The image for one kernel: the base plus its modules and the manifest
+/// (`host_root`: mount the host's root over 9p in the guest).
 pub fn kernel_image(
     base: &Initramfs,
     modules: &[LoadableModule],
     tests: &[&GuestTest],
+    host_root: bool,
 ) -> Initramfs {
     let mut img = base.clone();
-    let mut manifest = Manifest::default();
+    let mut manifest = Manifest {
+        host_root,
+        ..Manifest::default()
+    };
     for m in modules {
         let path = format!("/lib/modules/{}.ko", m.name);
         img.file(&path, m.bytes.clone(), 0o644);

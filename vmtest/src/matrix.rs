@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{ConfigError, Kernel, Matrix, Source};
+use crate::config::{ConfigError, Flavour, Kernel, Matrix, Source};
 use crate::fetch::{FetchError, FetchEvent, Fetcher, KernelFiles};
 use crate::image::{ImageError, base_image, kernel_image};
 use crate::initramfs::Initramfs;
@@ -299,7 +299,10 @@ fn run_kernel(
             });
         }
     };
-    let image = kernel_image(base, &modules, tests);
+    // Generic kernels have 9p: give them the host root read-only, for scenarios
+    // that need the host's programs (Java). Cloud kernels have no 9p at all.
+    let host_root = kernel.flavour == Flavour::Generic;
+    let image = kernel_image(base, &modules, tests, host_root);
     let initrd = dir.join("initramfs.cpio");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&initrd).map_err(io(&initrd))?);
     image.write(&mut f).map_err(io(&initrd))?;
@@ -316,7 +319,11 @@ fn run_kernel(
         console_log: dir.join("console.log"),
         results_log: dir.join("results.jsonl"),
         deadline,
-        extra_args: Vec::new(),
+        extra_args: if host_root {
+            host_root_args()
+        } else {
+            Vec::new()
+        },
     };
     progress(Progress::Boot {
         kernel: kernel.name.clone(),
@@ -342,6 +349,17 @@ fn run_kernel(
         std::fs::write(&f, &r.output).map_err(io(&f))?;
     }
     Ok(run)
+}
+
+/// QEMU arguments exporting the host's root read-only over virtio-9p.
+fn host_root_args() -> Vec<String> {
+    vec![
+        "-virtfs".into(),
+        format!(
+            "local,path=/,mount_tag={},security_model=none,readonly=on",
+            veto_guest::protocol::HOST_ROOT_TAG
+        ),
+    ]
 }
 
 fn write_outputs(dir: &Path, runs: &[KernelRun], wall_s: f64) -> Result<(), MatrixError> {

@@ -36,7 +36,18 @@ pub struct Manifest {
     pub modules: Vec<String>,
     /// Tests to run, in order.
     pub tests: Vec<TestSpec>,
+    /// Mount the host's root read-only over 9p at [`HOST_ROOT`] (generic-flavour
+    /// kernels, after their 9p modules are loaded), for scenarios that need the
+    /// host's programs such as Java.
+    #[serde(default)]
+    pub host_root: bool,
 }
+
+/// Where the host root is mounted when [`Manifest::host_root`] is set.
+pub const HOST_ROOT: &str = "/host";
+
+/// The 9p mount tag the host exports its root under.
+pub const HOST_ROOT_TAG: &str = "hostroot";
 
 /// One test program to run in the guest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -47,6 +47,12 @@ fn main() {
             });
         }
     }
+    let mut mount_errors = mount_errors;
+    if manifest.host_root
+        && let Err(e) = setup::mount_host_root()
+    {
+        mount_errors.push(e);
+    }
     out.send(&Event::Ready {
         modules_s: started.elapsed().as_secs_f64(),
         mount_errors,

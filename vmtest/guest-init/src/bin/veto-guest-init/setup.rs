@@ -38,11 +38,35 @@ pub fn mount_all() -> Vec<String> {
     errors
 }
 
+/// Mounts the host's root read-only over 9p (virtio transport).
+pub fn mount_host_root() -> Result<(), String> {
+    use veto_guest::protocol::{HOST_ROOT, HOST_ROOT_TAG};
+    let _ = fs::create_dir_all(HOST_ROOT);
+    mount_with(
+        HOST_ROOT_TAG,
+        HOST_ROOT,
+        "9p",
+        libc::MS_RDONLY,
+        "trans=virtio,version=9p2000.L,msize=262144",
+    )
+    .map_err(|e| format!("{HOST_ROOT} (9p): {e}"))
+}
+
 fn mount(source: &str, target: &str, fstype: &str) -> Result<(), String> {
+    mount_with(source, target, fstype, 0, "")
+}
+
+fn mount_with(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> Result<(), String> {
     let c = |s: &str| CString::new(s).expect("no NUL in a mount table entry");
-    let (s, t, f) = (c(source), c(target), c(fstype));
+    let (s, t, f, d) = (c(source), c(target), c(fstype), c(data));
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), flags, d.as_ptr().cast()) };
     if rc == 0 {
         Ok(())
     } else {

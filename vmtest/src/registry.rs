@@ -78,9 +78,9 @@ pub const REGISTRY: &[GuestTest] = &[
         timeout_s: 900,
         needs: &["prog_lsm", "bpf_lsm_active"],
         not_wired: Some(
-            "not wired yet: it needs Java in the guest (the host root read-only over 9p on a \
-             generic-flavour kernel, or a jlink'ed runtime in the initramfs) and veto's \
-             enforcement wired to the Log4Shell scenario",
+            "not wired yet: the guest side of the Log4Shell scenario (the vulnerable app on \
+             the host's Java, read from the host root that generic-flavour guests mount \
+             over 9p at /host) is not written, and veto's enforcement is not wired to it",
         ),
     },
 ];

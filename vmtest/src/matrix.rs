@@ -55,6 +55,8 @@ pub enum Progress {
     Fetch(FetchEvent),
     /// kernels.lock was rewritten.
     LockUpdated(PathBuf),
+    /// Another run holds this folder (output or cache); this one waits for it.
+    Waiting(PathBuf),
     /// A VM starts.
     Boot {
         /// Kernel name.
@@ -212,15 +214,16 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
     lock.check(&lock_file, &matrix, &names)?;
 
     let mut prepared: Vec<(&Kernel, KernelFiles)> = Vec::new();
-    for k in &kernels {
-        prepared.push((k, fetcher.prepare(k, &lock)?));
+    {
+        // Two runs unpacking the same kernel at once would trip over each other.
+        let _cache_lock = lock_dir(&opts.cache_dir, progress)?;
+        for k in &kernels {
+            prepared.push((k, fetcher.prepare(k, &lock)?));
+        }
     }
 
     let base = base_image(&opts.repo, &opts.guest_bin_dir, opts.veto.as_deref())?;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|error| MatrixError::Io {
-        path: opts.out_dir.clone(),
-        error,
-    })?;
+    let _out_lock = lock_dir(&opts.out_dir, progress)?;
 
     let runs: Mutex<Vec<Option<KernelRun>>> = Mutex::new(vec![None; prepared.len()]);
     let first_error: Mutex<Option<MatrixError>> = Mutex::new(None);
@@ -349,6 +352,27 @@ fn run_kernel(
         std::fs::write(&f, &r.output).map_err(io(&f))?;
     }
     Ok(run)
+}
+
+/// Holds `dir` (the output folder, or the cache while fetching) for this run: two
+/// runs writing the same kernel's files would corrupt each other's, so a second
+/// run waits for the first.
+fn lock_dir(
+    dir: &Path,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<std::fs::File, MatrixError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| MatrixError::Io { path, error }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(".lock");
+    let file = std::fs::File::create(&path).map_err(io(&path))?;
+    if file.try_lock().is_err() {
+        progress(Progress::Waiting(dir.to_path_buf()));
+        file.lock().map_err(io(&path))?;
+    }
+    Ok(file)
 }
 
 /// QEMU arguments exporting the host's root read-only over virtio-9p.

@@ -51,6 +51,10 @@ impl Terminal {
                 eprintln!("vmtest: kernel {kernel} unpacked into the cache");
             }
             Progress::LockUpdated(path) => eprintln!("vmtest: wrote {}", path.display()),
+            Progress::Waiting(dir) => eprintln!(
+                "vmtest: another run is using {}; waiting for it (VETO_VMTEST_OUT and VETO_VMTEST_CACHE choose other folders)",
+                dir.display()
+            ),
             Progress::Boot { kernel } => eprintln!("vmtest: [{kernel}] booting"),
             Progress::Line { kernel, line } => match serde_json::from_str::<Event>(&line) {
                 Ok(Event::Init { uptime_s, release }) => {

@@ -122,7 +122,9 @@ fn prepare(args: &Args) -> Result<Options> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join("target/vmtest-cache"));
     Ok(Options {
-        out_dir: repo.join("target/vmtest"),
+        out_dir: std::env::var_os("VETO_VMTEST_OUT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target/vmtest")),
         cache_dir,
         kernels: args.kernels.clone(),
         test_filter: args.test.clone(),

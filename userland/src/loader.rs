@@ -43,7 +43,21 @@ pub enum LoadError {
     /// The object could not be parsed or its maps created.
     #[error("loading the eBPF object: {0}")]
     Object(#[from] aya::EbpfError),
-    /// A program was rejected by the verifier or could not be attached.
+    /// The verifier rejected a program.
+    #[error(
+        "the kernel rejected {program}: {io_error}\nlast lines of the verifier log (full log below):\n{tail}\n--- full verifier log ---\n{log}"
+    )]
+    Verifier {
+        /// Program name.
+        program: String,
+        /// The load error.
+        io_error: std::io::Error,
+        /// The last lines of the log (where the reason is).
+        tail: String,
+        /// The whole log.
+        log: String,
+    },
+    /// A program could not be typed, loaded or attached.
     #[error("{what} {program}: {source}")]
     Program {
         /// What was being done.
@@ -127,10 +141,26 @@ impl Enforcer {
                     source,
                 })?;
             let t = Instant::now();
-            p.load().map_err(|source| LoadError::Program {
-                what: "loading",
-                program: name.into(),
-                source,
+            p.load().map_err(|source| match source {
+                aya::programs::ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                } => {
+                    let log = verifier_log.to_string();
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+                    LoadError::Verifier {
+                        program: name.into(),
+                        io_error,
+                        tail,
+                        log,
+                    }
+                }
+                source => LoadError::Program {
+                    what: "loading",
+                    program: name.into(),
+                    source,
+                },
             })?;
             tracing::debug!(
                 program = name,

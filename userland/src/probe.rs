@@ -201,6 +201,23 @@ fn mount_check(result: Result<mounts::Mounted, mounts::MountError>) -> Check {
     }
 }
 
+/// Whether kprobes can be attached: the kprobe event source (perf, Linux
+/// 4.17+) or tracefs' kprobe_events exists only in kernels built with kprobes.
+fn kprobe_attach() -> Check {
+    let pmu = Path::new("/sys/bus/event_source/devices/kprobe");
+    let events = mounts::find("tracefs")
+        .ok()
+        .flatten()
+        .map(|t| t.join("kprobe_events"));
+    if pmu.exists() || events.as_ref().is_some_and(|e| e.exists()) {
+        return Check::yes(None);
+    }
+    Check::no(format!(
+        "no kprobe event source at {} nor kprobe_events in tracefs: the kernel is built without kprobes",
+        pmu.display()
+    ))
+}
+
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
@@ -258,15 +275,9 @@ pub fn probe() -> Capabilities {
         kprobe: kprobe.clone(),
     };
 
-    let kprobe_pmu = Path::new("/sys/bus/event_source/devices/kprobe");
-    let kprobe_attach = if kprobe_pmu.exists() {
-        Check::yes(None)
-    } else {
-        Check::no(format!(
-            "no kprobe event source at {}: the kernel is built without kprobes",
-            kprobe_pmu.display()
-        ))
-    };
+    // tracefs first: the kprobe check looks into it.
+    let tracefs = mount_check(mounts::ensure_tracefs());
+    let kprobe_attach = kprobe_attach();
 
     let helpers = Helpers {
         send_signal: helper_check(
@@ -362,7 +373,7 @@ pub fn probe() -> Capabilities {
         root: unsafe { libc::geteuid() } == 0,
         btf: btf_check,
         kernel_offsets,
-        tracefs: mount_check(mounts::ensure_tracefs()),
+        tracefs,
         securityfs,
         cgroup2: match mounts::cgroup2() {
             Ok(p) => Check::yes(Some(p.display().to_string())),

@@ -130,6 +130,10 @@ pub struct Capabilities {
     pub bpf_lsm_active: Check,
     /// The active LSMs, in order, from securityfs.
     pub active_lsms: Vec<String>,
+    /// The kernel lockdown mode (`none`, `integrity`, `confidentiality`) from
+    /// securityfs, when the lockdown LSM is built in. Reported because it
+    /// restricts some BPF helpers and explains some refused loads.
+    pub lockdown: Option<String>,
 }
 
 const RET0: [Insn; 2] = [Insn::mov64_imm(0, 0), Insn::exit()];
@@ -216,6 +220,13 @@ fn kprobe_attach() -> Check {
         "no kprobe event source at {} nor kprobe_events in tracefs: the kernel is built without kprobes",
         pmu.display()
     ))
+}
+
+/// The bracketed word of securityfs' `lockdown` file: `none [integrity] confidentiality`.
+fn active_lockdown(text: &str) -> Option<String> {
+    let start = text.find('[')? + 1;
+    let end = start + text[start..].find(']')?;
+    Some(text[start..end].to_owned())
 }
 
 fn kernel_release() -> String {
@@ -342,6 +353,10 @@ pub fn probe() -> Capabilities {
         .ok()
         .map(|m| m.path().join("lsm"));
     let securityfs = mount_check(securityfs_result);
+    let lockdown = lsm_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f.with_file_name("lockdown")).ok())
+        .and_then(|text| active_lockdown(&text));
     let (active_lsms, bpf_lsm_active) = match lsm_file.map(|f| (std::fs::read_to_string(&f), f)) {
         Some((Ok(text), _)) => {
             let list: Vec<String> = text
@@ -385,6 +400,7 @@ pub fn probe() -> Capabilities {
         ringbuf,
         bpf_lsm_active,
         active_lsms,
+        lockdown,
     }
 }
 
@@ -464,6 +480,12 @@ impl Capabilities {
             ),
             ("ring buffer", self.ringbuf.describe()),
             ("bpf lsm active", self.bpf_lsm_active.describe()),
+            (
+                "kernel lockdown",
+                self.lockdown
+                    .clone()
+                    .unwrap_or_else(|| "unknown (no lockdown LSM)".to_owned()),
+            ),
         ]
     }
 }

@@ -82,6 +82,7 @@ fn everything() -> Capabilities {
         ringbuf: yes(),
         bpf_lsm_active: yes(),
         active_lsms: vec!["capability".into(), "bpf".into()],
+        lockdown: None,
     }
 }
 
@@ -158,6 +159,15 @@ fn base_needs_list_exactly_what_is_unavailable() {
     let missing = caps.missing_base();
     assert_eq!(missing.len(), 1);
     assert!(missing[0].to_string().contains("the BPF ring buffer"));
+}
+
+#[test]
+fn lockdown_mode_is_the_bracketed_word() {
+    assert_eq!(
+        active_lockdown("none [integrity] confidentiality\n").as_deref(),
+        Some("integrity")
+    );
+    assert_eq!(active_lockdown("none integrity"), None);
 }
 
 // ---- the running kernel ----

@@ -28,8 +28,8 @@ use veto_common::{
 
 use crate::lookups::KernelLookups;
 use crate::maps::{
-    CONFIG, EVENTS, EXEC_SCRATCH, FORK_SCRATCH, HOOK_SCRATCH, HOOKS, PATH_HALF, PID_SET, PROCS,
-    STR_SET, count,
+    CGROUPS, CONFIG, EVENTS, EXEC_SCRATCH, FORK_SCRATCH, HOOK_SCRATCH, HOOKS, PATH_HALF, PID_SET,
+    PROCS, STR_SET, count,
 };
 use crate::path::{Walk, current_mm, resolve_exe};
 
@@ -38,14 +38,25 @@ fn config() -> Option<&'static Config> {
     CONFIG.get(0)
 }
 
-/// True when the current task is inside the confining cgroup (or none is set).
+/// True when the current task is inside the confining cgroup subtree (or
+/// none is set). The subtree's group ids are in a set that user space keeps
+/// current: bpf_get_current_ancestor_cgroup_id would be simpler but tracing
+/// programs on 5.10 cannot call it.
 #[inline(always)]
 fn in_scope(cfg: &Config) -> bool {
     if cfg.cgroup_id == 0 {
         return true;
     }
-    let id = unsafe { r#gen::bpf_get_current_ancestor_cgroup_id(cfg.cgroup_level as i32) };
-    id == cfg.cgroup_id
+    let id = unsafe { r#gen::bpf_get_current_cgroup_id() };
+    unsafe { CGROUPS.get(&id) }.is_some()
+}
+
+/// `x` as a value the compiler knows nothing about, so that a mask applied
+/// to it survives into the object: older verifiers cannot prove the bound
+/// the compiler used to drop the mask.
+#[inline(always)]
+fn opaque(x: usize) -> usize {
+    unsafe { core::ptr::read_volatile(&x) }
 }
 
 #[inline(always)]
@@ -118,8 +129,8 @@ unsafe fn on_exec(ctx: &TracePointContext) {
             unsafe {
                 r#gen::bpf_probe_read_kernel(
                     s.key.bytes.as_mut_ptr() as *mut _,
-                    (len & (STR_LEN - 1)) as u32,
-                    s.buf.as_ptr().add(start & (PATH_HALF - 1)) as *const _,
+                    (opaque(len) & (STR_LEN - 1)) as u32,
+                    s.buf.as_ptr().add(opaque(start) & (PATH_HALF - 1)) as *const _,
                 );
             }
             p.path = s.key.bytes;
@@ -186,7 +197,7 @@ unsafe fn on_exec(ctx: &TracePointContext) {
             let r = unsafe {
                 r#gen::bpf_probe_read_user(
                     s.ev.args.as_mut_ptr() as *mut _,
-                    (n & (ARGS_LEN - 1)) as u32,
+                    (opaque(n) & (ARGS_LEN - 1)) as u32,
                     start as *const _,
                 )
             };

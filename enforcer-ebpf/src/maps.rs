@@ -39,6 +39,10 @@ pub static INT_SET: HashMap<IntKey, u8> = HashMap::with_max_entries(16384, 1);
 #[map(name = "VETO_PID_SET")]
 pub static PID_SET: HashMap<PidKey, u8> = HashMap::with_max_entries(16384, 1);
 
+/// cgroup ids of the confining subtree (kept current by user space).
+#[map(name = "VETO_CGROUPS")]
+pub static CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+
 /// Records to user space.
 #[map(name = "VETO_EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);

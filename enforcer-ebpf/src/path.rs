@@ -11,6 +11,12 @@ use veto_common::{KernelOffsets, MAX_PATH_DEPTH, STR_LEN};
 
 use crate::maps::PATH_HALF;
 
+/// See `opaque` in main.rs: keeps masks the compiler could prove redundant.
+#[inline(always)]
+fn opaque(x: usize) -> usize {
+    unsafe { core::ptr::read_volatile(&x) }
+}
+
 #[inline(always)]
 unsafe fn ptr_at(base: u64, off: u32) -> u64 {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const u64).unwrap_or(0) }
@@ -80,14 +86,14 @@ pub unsafe fn resolve_exe(o: &KernelOffsets, buf: *mut u8) -> Walk {
                 break;
             }
             pos -= len;
-            let dst = buf.add(pos & (PATH_HALF - 1));
+            let dst = buf.add(opaque(pos) & (PATH_HALF - 1));
             r#gen::bpf_probe_read_kernel(
                 dst as *mut _,
-                (len & (STR_LEN - 1)) as u32,
+                (opaque(len) & (STR_LEN - 1)) as u32,
                 name as *const _,
             );
             pos -= 1;
-            *buf.add(pos & (PATH_HALF - 1)) = b'/';
+            *buf.add(opaque(pos) & (PATH_HALF - 1)) = b'/';
             dentry = parent;
         }
         if !done {
@@ -97,7 +103,7 @@ pub unsafe fn resolve_exe(o: &KernelOffsets, buf: *mut u8) -> Walk {
             // The executable is the root directory itself: cannot happen for a
             // regular file, but keep the result well formed.
             pos -= 1;
-            *buf.add(pos & (PATH_HALF - 1)) = b'/';
+            *buf.add(opaque(pos) & (PATH_HALF - 1)) = b'/';
         }
         if PATH_HALF - pos >= STR_LEN {
             return Walk::TooDeep;

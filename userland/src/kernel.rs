@@ -110,3 +110,22 @@ pub fn confinement(path: &Path) -> Result<Confinement, CgroupError> {
         level,
     })
 }
+
+/// The ids of `root` and every cgroup below it (the confinement set).
+pub fn subtree_ids(root: &Path) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if let Ok(m) = std::fs::metadata(&dir) {
+            out.push(m.ino());
+        }
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    out
+}

@@ -288,6 +288,16 @@ impl Enforcer {
         procs.get(&pid, 0).ok()
     }
 
+    /// Adds cgroup ids to the confinement set (idempotent).
+    pub fn allow_cgroups(&mut self, ids: &[u64]) -> Result<(), LoadError> {
+        let mut set: HashMap<&mut MapData, u64, u8> =
+            HashMap::try_from(self.map("VETO_CGROUPS")?).map_err(map_err("VETO_CGROUPS"))?;
+        for id in ids {
+            set.insert(id, 1, 0).map_err(map_err("VETO_CGROUPS"))?;
+        }
+        Ok(())
+    }
+
     /// Takes the ring buffer (call once).
     pub fn events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         let m = self

@@ -123,6 +123,9 @@ pub fn start(
 ) -> anyhow::Result<(Enforcer, bool)> {
     let cfg = config(compiled, conf)?;
     let mut enforcer = Enforcer::load(compiled, &cfg)?;
+    if let Some(conf) = conf {
+        enforcer.allow_cgroups(&kernel::subtree_ids(&conf.path))?;
+    }
     // Exec tracking first, then /proc: a process born in between is seen by
     // the tracker, and its newer entry wins over /proc's (no overwrite).
     enforcer.attach_tracking()?;
@@ -188,6 +191,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
     let mut last_stats = Instant::now();
+    let mut last_cgroup_scan = Instant::now();
     let interval = Duration::from_secs(args.stats_interval);
     let fd = ring.as_raw_fd();
     while !STOP.load(Ordering::SeqCst) {
@@ -216,6 +220,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
         let _ = out.flush();
+        // Groups created under the confinement since the last look join it.
+        if let Some(c) = &conf
+            && last_cgroup_scan.elapsed() >= Duration::from_millis(500)
+        {
+            enforcer.allow_cgroups(&kernel::subtree_ids(&c.path))?;
+            last_cgroup_scan = Instant::now();
+        }
         if !interval.is_zero() && last_stats.elapsed() >= interval {
             eprintln!("{}", stats_line(&mut enforcer, count));
             last_stats = Instant::now();

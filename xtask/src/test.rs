@@ -23,7 +23,12 @@ pub struct Args {
 /// Runs `cargo xtask test`.
 pub fn run(args: Args) -> Result<()> {
     // The Log4Shell scenario's tests compile and run Java 17 for real.
-    build::ensure_debian_packages(&[("openjdk-17-jdk-headless", "javac"), ("bash", "bash")])?;
+    build::ensure_debian_packages(&[
+        ("openjdk-17-jdk-headless", "javac"),
+        ("bash", "bash"),
+        // pahole: the independent oracle the BTF offset tests compare against.
+        ("dwarves", "pahole"),
+    ])?;
     let obj = build::build_all().context("building veto and its eBPF object")?;
     step("running the workspace's tests (unit, property, integration, host enforcement)");
     run_cmd(

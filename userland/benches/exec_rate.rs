@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use veto::cgroup::Cgroup;
 
 const LOOPS: u32 = 2000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// The child side: `LOOPS` fork+exec of /bin/true, prints execs per second.
 fn child_loop(n: u32) {

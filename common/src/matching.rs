@@ -167,11 +167,34 @@ pub struct Decision {
     pub post: bool,
     /// Signal to send (9 for Sigkill), 0 for none.
     pub sig: u32,
-    /// The action the event reports: the first non-Post action, else Post.
+    /// The action the event reports: the one that took effect (Sigkill when
+    /// the process is killed, whatever its place in the list), else the
+    /// first non-Post action, else Post.
     pub action: u32,
 }
 
-/// Applies a selector's actions in order.
+/// SIGKILL's number.
+pub const SIGKILL: u32 = 9;
+
+/// The signal to send when two actions each ask for one: SIGKILL wins over
+/// any other signal (the process must not survive because a later action in
+/// the list, or another policy, asked for something milder); between two
+/// other signals the first one stands.
+#[inline(always)]
+pub fn stronger_signal(current: u32, next: u32) -> u32 {
+    if current == SIGKILL || next == 0 {
+        current
+    } else if next == SIGKILL || current == 0 {
+        next
+    } else {
+        current
+    }
+}
+
+/// Applies a selector's actions.
+///
+/// Order does not weaken a kill: `[Sigkill, Signal 10]` and `[Signal 10,
+/// Sigkill]` both kill, as Tetragon does (and the simulator's rule 19).
 pub fn decide(selector: u32, actions: &[ActionSpec; MAX_ACTIONS], n: u32) -> Decision {
     let mut d = Decision {
         selector,
@@ -186,8 +209,8 @@ pub fn decide(selector: u32, actions: &[ActionSpec; MAX_ACTIONS], n: u32) -> Dec
             let a = &actions[i];
             match a.kind {
                 action::NOPOST => d.post = false,
-                action::SIGKILL => d.sig = 9,
-                action::SIGNAL => d.sig = a.sig,
+                action::SIGKILL => d.sig = SIGKILL,
+                action::SIGNAL => d.sig = stronger_signal(d.sig, a.sig),
                 _ => {}
             }
             if !reported && a.kind != action::POST && a.kind != action::NOPOST {
@@ -196,6 +219,17 @@ pub fn decide(selector: u32, actions: &[ActionSpec; MAX_ACTIONS], n: u32) -> Dec
             }
         }
         i += 1;
+    }
+    if d.sig == SIGKILL && d.action == action::SIGNAL {
+        // A Signal 9 next to nothing stronger reports as the signal it is;
+        // a Sigkill action anywhere in the list reports as Sigkill.
+        let mut j = 0;
+        while j < MAX_ACTIONS {
+            if (j as u32) < n && actions[j].kind == action::SIGKILL {
+                d.action = action::SIGKILL;
+            }
+            j += 1;
+        }
     }
     d
 }
@@ -480,6 +514,45 @@ mod tests {
                 action: action::SIGNAL
             }
         );
+    }
+
+    fn actions(list: &[(u32, u32)]) -> [ActionSpec; MAX_ACTIONS] {
+        let mut a = [ActionSpec::default(); MAX_ACTIONS];
+        for (i, &(kind, sig)) in list.iter().enumerate() {
+            a[i] = ActionSpec { kind, sig };
+        }
+        a
+    }
+
+    #[test]
+    fn sigkill_wins_over_another_signal_in_either_order() {
+        for list in [
+            [(action::SIGKILL, 0), (action::SIGNAL, 10)],
+            [(action::SIGNAL, 10), (action::SIGKILL, 0)],
+        ] {
+            let d = decide(0, &actions(&list), 2);
+            assert_eq!((d.sig, d.action), (9, action::SIGKILL), "{list:?}");
+        }
+        // Signal 9 is a kill too, and a later milder signal does not undo it.
+        let d = decide(0, &actions(&[(action::SIGNAL, 9), (action::SIGNAL, 10)]), 2);
+        assert_eq!((d.sig, d.action), (9, action::SIGNAL));
+        // Two mild signals: the first stands.
+        let d = decide(
+            0,
+            &actions(&[(action::SIGNAL, 12), (action::SIGNAL, 10)]),
+            2,
+        );
+        assert_eq!(d.sig, 12);
+    }
+
+    #[test]
+    fn stronger_signal_orders_kill_first() {
+        assert_eq!(stronger_signal(0, 0), 0);
+        assert_eq!(stronger_signal(0, 10), 10);
+        assert_eq!(stronger_signal(10, 0), 10);
+        assert_eq!(stronger_signal(10, 9), 9);
+        assert_eq!(stronger_signal(9, 10), 9);
+        assert_eq!(stronger_signal(12, 10), 12);
     }
 
     #[test]

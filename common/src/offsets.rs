@@ -39,6 +39,10 @@ pub struct KernelOffsets {
     pub mount_mnt_mountpoint: u32,
     /// `vfsmount.mnt_root`.
     pub vfsmount_mnt_root: u32,
+    /// `task_struct.real_parent`.
+    pub task_real_parent: u32,
+    /// `task_struct.tgid`.
+    pub task_tgid: u32,
     /// 1 once filled in; the programs resolve nothing while it is 0.
     pub valid: u32,
 }

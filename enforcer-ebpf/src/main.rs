@@ -22,7 +22,7 @@ use veto_common::{
     ARGS_LEN, COMPAT_KEY, Config, EventHeader, ExitEvent, MAX_ARGS, MAX_BIN_FOLLOW, MAX_PID_FOLLOW,
     MAX_POLICIES_PER_HOOK, PidKey, ProcInfo, STR_LEN, StrSlot, TP_KEY, TS_COMPAT, arg_kind, flags,
     kind,
-    matching::{Subject, evaluate_policy, reverse_into},
+    matching::{Subject, evaluate_policy, reverse_into, stronger_signal},
     stat,
 };
 
@@ -81,6 +81,22 @@ unsafe fn zero_bytes(p: *mut u8, n: usize) {
     }
 }
 
+/// The tgid of the current task's real parent, 0 when unknown.
+#[inline(always)]
+unsafe fn real_parent_tgid(o: &veto_common::KernelOffsets) -> u32 {
+    if o.valid == 0 {
+        return 0;
+    }
+    let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+    let parent = unsafe {
+        bpf_probe_read_kernel((task + o.task_real_parent as u64) as *const u64).unwrap_or(0)
+    };
+    if parent == 0 {
+        return 0;
+    }
+    unsafe { bpf_probe_read_kernel((parent + o.task_tgid as u64) as *const u32).unwrap_or(0) }
+}
+
 /// sched_process_exec: record the new image with its resolved path, inherit the
 /// follow marks, and report the exec.
 #[tracepoint]
@@ -120,6 +136,18 @@ unsafe fn on_exec(ctx: &TracePointContext) {
             p.parent_ktime = 0;
             p.bin_marks = 0;
             p.pid_marks = 0;
+        }
+    }
+
+    // followChildren, as Tetragon keeps it: at exec a process also takes the
+    // marks its parent holds now. A parent that exec'd a listed binary after
+    // forking this child passed nothing on at fork; it does here. The
+    // parent is the task's real parent as the kernel has it (after a
+    // reparenting, the new one), found in the map by its tgid.
+    let parent_tgid = unsafe { real_parent_tgid(&cfg.offsets) };
+    if parent_tgid != 0 && parent_tgid != tgid {
+        if let Some(parent) = unsafe { PROCS.get(&parent_tgid) } {
+            p.bin_marks |= parent.bin_marks;
         }
     }
 
@@ -439,6 +467,10 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
     // Read back as unknown values (see set_bit).
     let subject: Subject = unsafe { core::ptr::read_volatile(&sc.subject) };
 
+    // Every policy acts, but the caller gets one signal: the strongest asked
+    // for (SIGKILL over any other), so a milder signal from one policy never
+    // stands beside, or in place of, another policy's kill.
+    let mut sig = 0u32;
     let n = hook.n_policies as usize;
     for i in 0..MAX_POLICIES_PER_HOOK {
         if i >= n {
@@ -449,9 +481,7 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
         let Some(d) = evaluate_policy(policy, &subject, &mut lk) else {
             continue;
         };
-        if d.sig != 0 {
-            unsafe { r#gen::bpf_send_signal(d.sig) };
-        }
+        sig = stronger_signal(sig, d.sig);
         if d.post {
             sc.ev.policy_id = policy.policy_id;
             sc.ev.selector = d.selector;
@@ -461,6 +491,9 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
                 count(stat::RINGBUF_DROPS);
             }
         }
+    }
+    if sig != 0 {
+        unsafe { r#gen::bpf_send_signal(sig) };
     }
 }
 

@@ -15,10 +15,9 @@
 //! tracepoint host (no LSM hooks, no isNamespacePID, no Override or
 //! NotifyEnforcer): a refusal is the compiler's to report, not a disagreement.
 //!
-//! `veto_kernel_agrees_on_the_supported_subset` also leaves out the two
-//! divergences this check found (see [`Divergences`]); the `#[ignore]`d
-//! `veto_kernel_agrees_everywhere` keeps them in and fails on them until the
-//! enforcer and compiler follow the simulator (run it with `--ignored`).
+//! The two divergences this check found (a kill beside a milder signal in
+//! one selector; followChildren marks a parent takes after forking) are
+//! fixed in the enforcer and stay pinned by the `divergences` cases.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -181,9 +180,13 @@ impl KProcs<'_> {
         self.procs.insert(pid, child);
     }
 
-    /// on_exec: keeps the process's own marks, adds those of its new binary.
-    fn exec(&mut self, pid: u32, exe: Option<&str>) {
+    /// on_exec: keeps the process's own marks, adds those its parent holds
+    /// now (the real parent's entry, found by tgid; gone once it exited) and
+    /// those of its new binary.
+    fn exec(&mut self, pid: u32, ppid: u32, exe: Option<&str>) {
+        let parent_marks = self.procs.get(&ppid).map_or(0, |p| p.bin_marks);
         let p = self.procs.entry(pid).or_default();
+        p.bin_marks |= parent_marks;
         p.exe = exe.map(str::to_owned);
         if let Some(exe) = exe {
             for (i, (_, set)) in self.c.bin_follow.iter().enumerate() {
@@ -199,13 +202,13 @@ impl KProcs<'_> {
             // A process found in /proc: forked from its parent, then exec'd.
             Event::Proc { pid, ppid, exe, .. } => {
                 self.fork(*pid, *ppid);
-                self.exec(*pid, exe.as_deref());
+                self.exec(*pid, *ppid, exe.as_deref());
             }
             Event::Exec { pid, ppid, exe, .. } => {
                 if !self.procs.contains_key(pid) {
                     self.fork(*pid, *ppid);
                 }
-                self.exec(*pid, exe.as_deref());
+                self.exec(*pid, *ppid, exe.as_deref());
             }
             Event::Fork { pid, ppid, .. } => self.fork(*pid, *ppid),
             Event::Exit { pid } => {
@@ -331,38 +334,6 @@ fn observe(policies: &[Policy], c: &Compiled, trace: &[Event]) -> Vec<Observed> 
     out
 }
 
-/// Divergences between the enforcer and the simulator this check found, left
-/// out of the CI run until one side changes.
-struct Divergences;
-
-impl Divergences {
-    /// 1. A kill and another signal in one selector ([Sigkill, Signal 10]):
-    ///    the matcher's `decide` keeps the last signal and sends SIGUSR1 only;
-    ///    Tetragon and the simulator kill. Drop non-9 signals next to a kill.
-    /// 2. followChildren when a parent execs a listed binary after forking
-    ///    a child that execs later: Tetragon (and the simulator) OR the
-    ///    parent's marks into the child's at exec; `on_exec` keeps only the
-    ///    child's own. Cut followChildren.
-    fn avoid(policies: &mut [Policy]) {
-        for p in policies {
-            for h in &mut p.hooks {
-                for s in &mut h.selectors {
-                    let kills = s.actions.iter().any(|a| {
-                        matches!(a.kind, ActionKind::Sigkill | ActionKind::Signal { sig: 9 })
-                    });
-                    if kills {
-                        s.actions
-                            .retain(|a| !matches!(a.kind, ActionKind::Signal { sig } if sig != 9));
-                    }
-                    if let Some(b) = &mut s.match_binaries {
-                        b.follow_children = false;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// What the compiler implements on a tracepoint host.
 fn supported(mut policies: Vec<Policy>) -> Vec<Policy> {
     for p in &mut policies {
@@ -421,23 +392,6 @@ proptest! {
 
     #[test]
     fn veto_kernel_agrees_on_the_supported_subset(policies in generate::policies(), ops in generate::ops()) {
-        let mut policies = supported(policies);
-        Divergences::avoid(&mut policies);
-        check(&policies, &ops)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        max_global_rejects: 4096,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    #[ignore = "fails on the divergences listed in Divergences until the enforcer follows the simulator"]
-    fn veto_kernel_agrees_everywhere(policies in generate::policies(), ops in generate::ops()) {
         check(&supported(policies), &ops)?;
     }
 }
@@ -465,8 +419,8 @@ mod divergences {
 
     use super::directed;
 
+    /// Once a divergence: `decide` kept the last signal and sent SIGUSR1 only.
     #[test]
-    #[ignore = "divergence 1: the matcher sends the last signal, not SIGKILL"]
     fn sigkill_then_another_signal_still_kills() {
         let p = policy(
             "ks",
@@ -485,8 +439,8 @@ mod divergences {
         );
     }
 
+    /// Once a divergence: `on_exec` kept only the child's own marks.
     #[test]
-    #[ignore = "divergence 2: on_exec does not take the parent's followChildren marks"]
     fn parent_exec_after_fork_marks_the_child_at_its_exec() {
         let p = policy(
             "follow",

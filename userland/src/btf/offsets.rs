@@ -71,6 +71,8 @@ impl FromBtf for KernelOffsets {
             mount_mnt_parent: at("mount", &["mnt_parent"], p)?,
             mount_mnt_mountpoint: at("mount", &["mnt_mountpoint"], p)?,
             vfsmount_mnt_root: at("vfsmount", &["mnt_root"], p)?,
+            task_real_parent: at("task_struct", &["real_parent"], p)?,
+            task_tgid: at("task_struct", &["tgid"], Some(4))?,
             valid: 1,
         })
     }
@@ -78,7 +80,7 @@ impl FromBtf for KernelOffsets {
 
 /// Every offset of `o` with the `struct.member` it locates, in declaration
 /// order (for display and for cross-checks against other tools).
-pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 15] {
+pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 17] {
     [
         ("task_struct.mm", o.task_mm),
         ("mm_struct.exe_file", o.mm_exe_file),
@@ -95,5 +97,7 @@ pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 15] {
         ("mount.mnt_parent", o.mount_mnt_parent),
         ("mount.mnt_mountpoint", o.mount_mnt_mountpoint),
         ("vfsmount.mnt_root", o.vfsmount_mnt_root),
+        ("task_struct.real_parent", o.task_real_parent),
+        ("task_struct.tgid", o.task_tgid),
     ]
 }

@@ -233,6 +233,10 @@ impl<'a> Fetcher<'a> {
                     .cache
                     .join("kernels")
                     .join(format!("{}_{}", kernel.name, locked.version));
+                // Fetchers in other processes or threads (parallel tests, two
+                // vmtest runs) share this cache and its private apt state, and
+                // apt-get refuses a second concurrent update: take turns.
+                let _turn = self.take_turn().map_err(|e| unpack(e.to_string()))?;
                 if !root.join(".complete").exists() {
                     let debs = self.debs(&kernel.name, suite, &locked.deb)?;
                     unpack_debs(&debs, &root).map_err(unpack)?;
@@ -243,6 +247,14 @@ impl<'a> Fetcher<'a> {
                 locate(&root).map_err(unpack)
             }
         }
+    }
+
+    /// An exclusive lock on the cache, held while a kernel is fetched and unpacked.
+    fn take_turn(&self) -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.cache)?;
+        let file = std::fs::File::create(self.cache.join(".fetch.lock"))?;
+        file.lock()?;
+        Ok(file)
     }
 
     /// The checked .debs of a kernel, downloading those missing or damaged.

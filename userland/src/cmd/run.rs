@@ -147,7 +147,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let compiled = match compile::compile(&policies, &HostKernel) {
+    // What the kernel offers, probed by trial loads (this also mounts
+    // tracefs and securityfs when missing). Every need veto and the policies
+    // have is held against it before anything is loaded: a refusal says
+    // whether the kernel lacks something or veto does not implement it yet.
+    let caps = crate::probe::probe();
+    let mut missing = caps.missing_base();
+    for p in &policies {
+        missing.extend(caps.missing_for(&veto_policy::plan::plan(p)));
+    }
+    if !missing.is_empty() {
+        for m in &missing {
+            eprintln!("{m}");
+        }
+        eprintln!("veto: no policy loaded, nothing attached");
+        return Ok(1);
+    }
+    let compiled = match compile::compile(&policies, &HostKernel::new(&caps)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

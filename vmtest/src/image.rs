@@ -11,6 +11,7 @@ use crate::elf::needed_libraries;
 use crate::initramfs::{Initramfs, Node};
 use crate::modules::LoadableModule;
 use crate::registry::GuestTest;
+use crate::suite::HostSuite;
 
 /// The guest programs built from vmtest/guest-init, which must be static.
 pub const GUEST_PROGRAMS: &[&str] = &[
@@ -18,6 +19,7 @@ pub const GUEST_PROGRAMS: &[&str] = &[
     "veto-guest-probe",
     "veto-guest-scenario",
     "veto-exec-sh",
+    "veto-guest-libtest",
 ];
 
 /// Debian's busybox-static.
@@ -52,6 +54,7 @@ pub fn base_image(
     repo: &Path,
     guest_bin_dir: &Path,
     veto: Option<&Path>,
+    suite: Option<&HostSuite>,
 ) -> Result<Initramfs, ImageError> {
     let mut img = Initramfs::new();
     for d in [
@@ -108,6 +111,10 @@ pub fn base_image(
         add_with_libraries(&mut img, "/veto/bin/veto", veto)?;
     }
 
+    if let Some(suite) = suite {
+        add_suite(&mut img, suite)?;
+    }
+
     let policy_file = repo.join(SEED_SIGKILL_POLICY);
     let policy =
         std::fs::read_to_string(&policy_file).map_err(|e| err(policy_file.display(), e))?;
@@ -126,6 +133,54 @@ pub fn base_image(
     Ok(img)
 }
 
+/// Debian programs veto's end-to-end suite runs by absolute path, copied to the
+/// same paths with their libraries. They replace busybox's applets of the same
+/// name: the suite asserts what Debian's own programs do (a copy of `env` must
+/// exec by the name it was given; `/bin/sh` resolves to `/usr/bin/dash`).
+pub const SUITE_HOST_PROGRAMS: &[&str] = &[
+    "/usr/bin/env",
+    "/usr/bin/true",
+    "/usr/bin/dash",
+    "/usr/bin/bash",
+];
+
+/// Links as Debian's merged /usr has them (`/bin` is `/usr/bin` there).
+const SUITE_LINKS: &[(&str, &str)] = &[
+    ("/bin/sh", "/usr/bin/dash"),
+    ("/usr/bin/sh", "/usr/bin/dash"),
+    ("/bin/bash", "/usr/bin/bash"),
+    ("/bin/true", "/usr/bin/true"),
+    ("/bin/env", "/usr/bin/env"),
+];
+
+/// The suite's binary, the veto it runs and the seed policies it reads, all at
+/// their host paths (compiled into the test binary), plus the Debian programs it
+/// runs.
+fn add_suite(img: &mut Initramfs, suite: &HostSuite) -> Result<(), ImageError> {
+    for program in [&suite.test_binary, &suite.veto] {
+        let dest = program.to_string_lossy().into_owned();
+        add_with_libraries(img, &dest, program)?;
+    }
+    for p in SUITE_HOST_PROGRAMS {
+        add_with_libraries(img, p, Path::new(p))?;
+    }
+    for (link, target) in SUITE_LINKS {
+        img.symlink(link, target);
+    }
+    // CARGO_MANIFEST_DIR/../testdata/seed-policies: the folder must exist for `..`.
+    img.dir(&suite.repo.join("userland").to_string_lossy());
+    let seeds = suite.repo.join("testdata/seed-policies");
+    let entries = std::fs::read_dir(&seeds).map_err(|e| err(seeds.display(), e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| err(seeds.display(), e))?.path();
+        if path.is_file() {
+            img.copy(&path.to_string_lossy(), &path)
+                .map_err(|e| err(path.display(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies a dynamic program and the libraries it needs to the same paths.
 fn add_with_libraries(img: &mut Initramfs, dest: &str, program: &Path) -> Result<(), ImageError> {
     img.copy(dest, program)
@@ -142,7 +197,7 @@ fn add_with_libraries(img: &mut Initramfs, dest: &str, program: &Path) -> Result
 pub fn kernel_image(
     base: &Initramfs,
     modules: &[LoadableModule],
-    tests: &[&GuestTest],
+    tests: &[GuestTest],
     host_root: bool,
 ) -> Initramfs {
     let mut img = base.clone();

@@ -5,7 +5,8 @@
 //! - [`apt`]: Debian's archive through a private apt; [`fetch`]: the kernel cache
 //! - [`modules`]: module dependency order from `.modinfo`; [`elf`]: shared libraries
 //! - [`initramfs`]: the cpio newc writer; [`image`]: what goes into it
-//! - [`registry`]: guest tests and scenarios; [`qemu`]: one boot
+//! - [`registry`]: guest tests and scenarios; [`suite`]: veto's host end-to-end
+//!   suite as guest tests; [`qemu`]: one boot
 //! - [`verdict`]: judging a boot; [`results`]: results.json and junit.xml;
 //!   [`report`]: terminal table and report.md
 //! - [`matrix`]: the engine; [`ui`]: a terminal view of its progress events
@@ -27,6 +28,7 @@ pub mod qemu;
 pub mod registry;
 pub mod report;
 pub mod results;
+pub mod suite;
 pub mod ui;
 pub mod verdict;
 

@@ -44,6 +44,8 @@ pub struct Options {
     pub guest_bin_dir: PathBuf,
     /// veto binary for the guest, if any.
     pub veto: Option<PathBuf>,
+    /// veto's host end-to-end suite, built, when the selection includes it.
+    pub suite: Option<crate::suite::HostSuite>,
     /// Override of the per-kernel deadline (normally boot allowance + test timeouts).
     pub deadline: Option<Duration>,
 }
@@ -186,7 +188,11 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
     let toml = opts.repo.join("kernels.toml");
     let lock_file = opts.repo.join("kernels.lock");
     let matrix = Matrix::load(&toml)?;
-    let tests = select(opts.scenario.as_deref(), opts.test_filter.as_deref())?;
+    let tests = select(
+        opts.scenario.as_deref(),
+        opts.test_filter.as_deref(),
+        opts.suite.as_ref(),
+    )?;
     let kernels = select_kernels(&matrix, &opts.kernels, opts.shard)?;
 
     let suites: BTreeSet<String> = matrix
@@ -222,7 +228,12 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
         }
     }
 
-    let base = base_image(&opts.repo, &opts.guest_bin_dir, opts.veto.as_deref())?;
+    // The suite's files (its binary, its veto, Debian's shells) only when it runs.
+    let suite = opts
+        .suite
+        .as_ref()
+        .filter(|_| tests.iter().any(|t| t.is_e2e()));
+    let base = base_image(&opts.repo, &opts.guest_bin_dir, opts.veto.as_deref(), suite)?;
     let _out_lock = lock_dir(&opts.out_dir, progress)?;
 
     let runs: Mutex<Vec<Option<KernelRun>>> = Mutex::new(vec![None; prepared.len()]);
@@ -278,7 +289,7 @@ fn run_kernel(
     kernel: &Kernel,
     files: &KernelFiles,
     base: &Initramfs,
-    tests: &[&GuestTest],
+    tests: &[GuestTest],
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<KernelRun, MatrixError> {
     let dir = opts.out_dir.join(&kernel.name);

@@ -2,8 +2,10 @@
 //!
 //! Each entry says which program of the initramfs to run, its timeout, and the
 //! capabilities it needs (so an `unsupported` on a kernel that kernels.toml says
-//! has them becomes a failure). The enforcer's end-to-end suite plugs in here as
-//! further entries once its test binaries can run in a guest.
+//! has them becomes a failure). The `e2e` entry is veto's host end-to-end suite
+//! ([`crate::suite`]): it becomes one guest test per test of that suite.
+
+use crate::suite::HostSuite;
 
 /// Capability names the built-in probe reports and kernels.toml may `expect`.
 pub const KNOWN_CAPABILITIES: &[&str] = &[
@@ -30,11 +32,14 @@ pub enum Kind {
     Test,
     /// Runs when chosen with `--scenario NAME`; the default scenario runs otherwise.
     Scenario,
+    /// Runs in every selection as one guest test per test of veto's host
+    /// end-to-end suite, named `e2e::TEST` (`--test e2e` selects them all).
+    HostSuite,
 }
 
-/// One guest test or scenario.
+/// One registered guest test or scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuestTest {
+pub struct Entry {
     /// Name in results and filters.
     pub name: &'static str,
     /// Test or scenario.
@@ -54,8 +59,8 @@ pub struct GuestTest {
 pub const DEFAULT_SCENARIO: &str = "enforce-exec-sh";
 
 /// Every guest test and scenario.
-pub const REGISTRY: &[GuestTest] = &[
-    GuestTest {
+pub const REGISTRY: &[Entry] = &[
+    Entry {
         name: "probe",
         kind: Kind::Test,
         argv: &["/veto/bin/veto-guest-probe"],
@@ -63,7 +68,20 @@ pub const REGISTRY: &[GuestTest] = &[
         needs: &[],
         not_wired: None,
     },
-    GuestTest {
+    Entry {
+        name: E2E,
+        kind: Kind::HostSuite,
+        argv: &[LIBTEST_RUNNER],
+        // Each test starts its own veto (verification under TCG included) and
+        // waits up to 120 s for it to be ready.
+        timeout_s: 300,
+        // The suite has no unsupported path of its own: a kernel that cannot
+        // enforce fails it. Unsupported comes only from the guest image (a
+        // missing program), which says nothing about the kernel.
+        needs: &[],
+        not_wired: None,
+    },
+    Entry {
         name: "enforce-exec-sh",
         kind: Kind::Scenario,
         argv: &["/veto/bin/veto-guest-scenario", "enforce-exec-sh"],
@@ -71,7 +89,7 @@ pub const REGISTRY: &[GuestTest] = &[
         needs: &["prog_tracepoint", "helper_send_signal"],
         not_wired: None,
     },
-    GuestTest {
+    Entry {
         name: "log4shell",
         kind: Kind::Scenario,
         argv: &[],
@@ -85,6 +103,77 @@ pub const REGISTRY: &[GuestTest] = &[
     },
 ];
 
+/// The name of veto's host end-to-end suite in the registry.
+pub const E2E: &str = "e2e";
+
+/// The guest program that runs one libtest test and speaks the guest protocol.
+pub const LIBTEST_RUNNER: &str = "/veto/bin/veto-guest-libtest";
+
+/// Tests of the suite that need a program at run time that the guest image does
+/// not hold: they report `unsupported` with that reason in the guest. The int 0x80
+/// and cold-page tests compile a small C program with `cc`; a C toolchain (compiler,
+/// assembler, linker, libc headers and crt files) is too large for an initramfs.
+pub const E2E_NEEDS_PROGRAMS: &[(&str, &str)] = &[
+    ("int_0x80_execve_through_the_compat_entry_is_killed", "cc"),
+    ("unreadable_filename_fails_closed_and_is_flagged", "cc"),
+];
+
+/// One test to run in the guest, as selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestTest {
+    /// Name in results and filters.
+    pub name: String,
+    /// Program and arguments inside the initramfs.
+    pub argv: Vec<String>,
+    /// Seconds before the guest kills it.
+    pub timeout_s: u64,
+    /// Capabilities it needs.
+    pub needs: &'static [&'static str],
+}
+
+impl GuestTest {
+    fn of(e: &Entry) -> GuestTest {
+        GuestTest {
+            name: e.name.to_string(),
+            argv: e.argv.iter().map(|a| a.to_string()).collect(),
+            timeout_s: e.timeout_s,
+            needs: e.needs,
+        }
+    }
+
+    /// Whether this is one test of veto's host end-to-end suite.
+    pub fn is_e2e(&self) -> bool {
+        self.name
+            .strip_prefix(E2E)
+            .is_some_and(|r| r.starts_with("::"))
+    }
+}
+
+/// The guest tests of the suite's tests: `veto-guest-libtest [--needs P] -- BINARY TEST`.
+fn expand_suite(e: &Entry, suite: &HostSuite) -> Vec<GuestTest> {
+    suite
+        .tests
+        .iter()
+        .map(|t| {
+            let mut argv: Vec<String> = e.argv.iter().map(|a| a.to_string()).collect();
+            for (_, program) in E2E_NEEDS_PROGRAMS.iter().filter(|(n, _)| n == t) {
+                argv.extend(["--needs".to_string(), program.to_string()]);
+            }
+            argv.extend([
+                "--".to_string(),
+                suite.test_binary.to_string_lossy().into_owned(),
+                t.clone(),
+            ]);
+            GuestTest {
+                name: format!("{}::{t}", e.name),
+                argv,
+                timeout_s: e.timeout_s,
+                needs: e.needs,
+            }
+        })
+        .collect()
+}
+
 /// A selection problem.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
@@ -97,14 +186,38 @@ pub enum SelectError {
     /// `--test` matched nothing.
     #[error("--test {0:?} matches no test; known: {1}")]
     NoMatch(String, String),
+    /// The selection includes the host suite but it was not built.
+    #[error(
+        "the selection includes {E2E} (veto's end-to-end suite) but its test binary was not \
+         built; `cargo xtask vmtest` builds it, or choose other tests with --test"
+    )]
+    SuiteNotBuilt,
 }
 
-/// The tests to run: every [`Kind::Test`] plus the chosen scenario (default
-/// [`DEFAULT_SCENARIO`]), filtered by `test_filter` (a substring of the name).
+/// Whether `--test FILTER` may select tests of the host suite. Without the built
+/// suite its test names are unknown, so any filter that could match an `e2e::`
+/// name needs it built.
+pub fn filter_may_select_suite(test_filter: Option<&str>) -> bool {
+    test_filter.is_none_or(|f| {
+        alternatives(f).any(|f| format!("{E2E}::").contains(f) || f.starts_with(E2E))
+    })
+}
+
+/// The comma-separated alternatives of a `--test` filter.
+fn alternatives(filter: &str) -> impl Iterator<Item = &str> {
+    filter.split(',').map(str::trim).filter(|f| !f.is_empty())
+}
+
+/// The tests to run: every [`Kind::Test`], the host suite's tests (from `suite`),
+/// and the chosen scenario (default [`DEFAULT_SCENARIO`]), in registry order,
+/// filtered by `test_filter`: comma-separated substrings, a test runs if its name
+/// contains any of them, and each must match some test (a renamed test must not
+/// drop out of a fixed selection silently).
 pub fn select(
     scenario: Option<&str>,
     test_filter: Option<&str>,
-) -> Result<Vec<&'static GuestTest>, SelectError> {
+    suite: Option<&HostSuite>,
+) -> Result<Vec<GuestTest>, SelectError> {
     let names = |kind| {
         REGISTRY
             .iter()
@@ -121,19 +234,35 @@ pub fn select(
     if let Some(why) = chosen.not_wired {
         return Err(SelectError::NotWired(wanted.into(), why.into()));
     }
-    let all: Vec<&GuestTest> = REGISTRY
-        .iter()
-        .filter(|t| t.kind == Kind::Test || std::ptr::eq(*t, chosen))
-        .filter(|t| test_filter.is_none_or(|f| t.name.contains(f)))
-        .collect();
-    if all.is_empty() {
+    let keep = |name: &str| test_filter.is_none_or(|f| alternatives(f).any(|a| name.contains(a)));
+    let mut all = Vec::new();
+    for e in REGISTRY {
+        match e.kind {
+            Kind::Test => all.push(GuestTest::of(e)),
+            Kind::Scenario if std::ptr::eq(e, chosen) => all.push(GuestTest::of(e)),
+            Kind::Scenario => {}
+            Kind::HostSuite => match suite {
+                Some(s) => all.extend(expand_suite(e, s)),
+                None if filter_may_select_suite(test_filter) => {
+                    return Err(SelectError::SuiteNotBuilt);
+                }
+                None => {}
+            },
+        }
+    }
+    all.retain(|t| keep(&t.name));
+    let unmatched = test_filter
+        .into_iter()
+        .flat_map(alternatives)
+        .find(|a| !all.iter().any(|t| t.name.contains(a)));
+    if all.is_empty() || unmatched.is_some() {
         let every = REGISTRY
             .iter()
             .map(|t| t.name)
             .collect::<Vec<_>>()
             .join(", ");
         return Err(SelectError::NoMatch(
-            test_filter.unwrap_or("").into(),
+            unmatched.or(test_filter).unwrap_or("").into(),
             every,
         ));
     }
@@ -144,29 +273,90 @@ pub fn select(
 mod tests {
     use super::*;
 
+    fn suite() -> HostSuite {
+        HostSuite {
+            test_binary: "/r/target/release/deps/enforce-1".into(),
+            veto: "/r/target/release/veto".into(),
+            repo: "/r".into(),
+            tests: vec![
+                "seed_policy_kills".into(),
+                "int_0x80_execve_through_the_compat_entry_is_killed".into(),
+            ],
+        }
+    }
+
+    fn names(tests: &[GuestTest]) -> Vec<&str> {
+        tests.iter().map(|t| t.name.as_str()).collect()
+    }
+
     #[test]
-    fn the_default_selection_is_the_probe_and_the_default_scenario() {
-        let names: Vec<_> = select(None, None).unwrap().iter().map(|t| t.name).collect();
-        assert_eq!(names, ["probe", "enforce-exec-sh"]);
+    fn the_default_selection_is_the_probe_the_suite_and_the_default_scenario() {
+        let s = suite();
+        let tests = select(None, None, Some(&s)).unwrap();
+        assert_eq!(
+            names(&tests),
+            [
+                "probe",
+                "e2e::seed_policy_kills",
+                "e2e::int_0x80_execve_through_the_compat_entry_is_killed",
+                "enforce-exec-sh"
+            ]
+        );
+        assert_eq!(
+            tests[1].argv,
+            [
+                LIBTEST_RUNNER,
+                "--",
+                "/r/target/release/deps/enforce-1",
+                "seed_policy_kills"
+            ]
+        );
+        assert_eq!(tests[2].argv[1..3], ["--needs", "cc"]);
+        assert!(tests[1].is_e2e() && !tests[0].is_e2e());
+    }
+
+    #[test]
+    fn the_suite_is_required_unless_the_filter_leaves_it_out() {
+        assert!(matches!(
+            select(None, None, None),
+            Err(SelectError::SuiteNotBuilt)
+        ));
+        assert!(matches!(
+            select(None, Some("e2e"), None),
+            Err(SelectError::SuiteNotBuilt)
+        ));
+        assert_eq!(
+            names(&select(None, Some("probe"), None).unwrap()),
+            ["probe"]
+        );
+        let s = suite();
+        assert_eq!(
+            names(&select(None, Some("e2e::seed"), Some(&s)).unwrap()),
+            ["e2e::seed_policy_kills"]
+        );
+        assert_eq!(
+            names(&select(None, Some("probe, e2e::seed,exec-sh"), Some(&s)).unwrap()),
+            ["probe", "e2e::seed_policy_kills", "enforce-exec-sh"]
+        );
+        let e = select(None, Some("probe,e2e::renamed"), Some(&s)).unwrap_err();
+        assert!(e.to_string().contains("\"e2e::renamed\""), "{e}");
     }
 
     #[test]
     fn a_test_filter_keeps_matching_names_only() {
-        let names: Vec<_> = select(None, Some("prob"))
-            .unwrap()
-            .iter()
-            .map(|t| t.name)
-            .collect();
-        assert_eq!(names, ["probe"]);
-        assert!(select(None, Some("nothing")).is_err());
+        let tests = select(None, Some("prob"), None).unwrap();
+        assert_eq!(names(&tests), ["probe"]);
+        assert!(select(None, Some("nothing"), None).is_err());
     }
 
     #[test]
     fn log4shell_is_registered_but_says_why_it_cannot_run() {
-        let e = select(Some("log4shell"), None).unwrap_err().to_string();
+        let e = select(Some("log4shell"), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not wired yet") && e.contains("9p"), "{e}");
         assert!(
-            select(Some("nope"), None)
+            select(Some("nope"), None, None)
                 .unwrap_err()
                 .to_string()
                 .contains("enforce-exec-sh")

@@ -17,12 +17,46 @@ fn cell(status: &str) -> &'static str {
     }
 }
 
+/// The column a result goes in: a suite's tests (`e2e::NAME`) share one.
+fn column(test: &str) -> &str {
+    test.split_once("::").map_or(test, |(suite, _)| suite)
+}
+
+/// The cell of `column` for kernel `k`: a single test's status, or a suite's
+/// counts and its summed guest time.
+fn column_cell(k: &KernelRun, column_name: &str) -> String {
+    let rs: Vec<_> = k
+        .results
+        .iter()
+        .filter(|r| column(&r.test) == column_name)
+        .collect();
+    match rs.as_slice() {
+        [] => "-".into(),
+        [one] if one.test == column_name => cell(one.status).to_string(),
+        many => {
+            let count = |s: &str| many.iter().filter(|r| cell(r.status) == s).count();
+            let secs: f64 = many.iter().map(|r| r.duration_s).sum();
+            let mut parts = vec![format!("{} pass", count("pass"))];
+            for (n, word) in [
+                (count("FAIL"), "FAIL"),
+                (count("unsupported"), "unsupported"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {word}"));
+                }
+            }
+            format!("{} ({secs:.0} s)", parts.join(", "))
+        }
+    }
+}
+
 /// Rows of the kernel × test matrix: header first.
 fn matrix_rows(runs: &[KernelRun]) -> Vec<Vec<String>> {
     let mut tests: Vec<String> = Vec::new();
     for r in runs.iter().flat_map(|k| &k.results) {
-        if !tests.contains(&r.test) {
-            tests.push(r.test.clone());
+        let c = column(&r.test);
+        if !tests.iter().any(|t| t == c) {
+            tests.push(c.to_string());
         }
     }
     let mut rows = vec![
@@ -44,13 +78,7 @@ fn matrix_rows(runs: &[KernelRun]) -> Vec<Vec<String>> {
             },
         ];
         for t in &tests {
-            row.push(
-                k.results
-                    .iter()
-                    .find(|r| &r.test == t)
-                    .map(|r| cell(r.status).to_string())
-                    .unwrap_or_else(|| "-".into()),
-            );
+            row.push(column_cell(k, t));
         }
         rows.push(row);
     }

@@ -74,7 +74,7 @@ fn console_reason(console: &str) -> Option<String> {
 pub fn judge(
     kernel: &Kernel,
     release: &str,
-    tests: &[&GuestTest],
+    tests: &[GuestTest],
     outcome: &BootOutcome,
     console: &str,
 ) -> KernelRun {
@@ -174,7 +174,7 @@ pub fn judge(
     }
 
     for t in tests {
-        let mut r = seen.remove(t.name).unwrap_or_else(|| TestResult {
+        let mut r = seen.remove(&t.name).unwrap_or_else(|| TestResult {
             kernel: kernel.name.clone(),
             test: t.name.to_string(),
             status: "fail",
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_complete_run_passes_and_keeps_capabilities_and_load_time() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel(""),
             "x",
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_panic_exit_zero_with_every_line_is_still_a_failure() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel(""),
             "x",
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn the_done_status_without_the_done_marker_fails() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel(""),
             "x",
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_missing_result_line_fails_that_test_with_the_vm_reason() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel(""),
             "x",
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn unsupported_where_the_capability_is_expected_is_a_failure() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel("\"helper_send_signal\""),
             "x",
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_probe_missing_an_expected_capability_fails_with_the_reason() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let r = judge(
             &kernel("\"prog_lsm\""),
             "x",
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn the_verifier_time_of_a_failed_load_is_kept_apart_from_load_time() {
-        let tests = select(None, None).unwrap();
+        let tests = select(None, None, Some(&crate::suite::HostSuite::default())).unwrap();
         let failed = r#"{"event":"result","test":"enforce-exec-sh","status":"fail","reason":"veto run exited","duration_s":93.0,"output":"","metrics":{"load_failed_s":92.6}}"#;
         let r = judge(
             &kernel(""),

@@ -92,7 +92,7 @@ fn a_guest_whose_init_exits_panics_and_is_reported_failed_not_passed() {
     let (matrix, files) = kernel();
     let k = matrix.kernels.iter().find(|k| k.name == KERNEL).unwrap();
     let console = std::fs::read_to_string(&spec.console_log).unwrap();
-    let tests = select(None, Some("probe")).unwrap();
+    let tests = select(None, Some("probe"), None).unwrap();
     let run = judge(k, &files.release, &tests, &outcome, &console);
     assert_eq!(run.status, "fail");
     assert!(run.reason.contains("Kernel panic"), "{}", run.reason);
@@ -127,7 +127,7 @@ fn a_hung_guest_is_killed_at_its_deadline_and_reported() {
     let (matrix, files) = kernel();
     let k = matrix.kernels.iter().find(|k| k.name == KERNEL).unwrap();
     let console = std::fs::read_to_string(&spec.console_log).unwrap();
-    let tests = select(None, Some("probe")).unwrap();
+    let tests = select(None, Some("probe"), None).unwrap();
     let run = judge(k, &files.release, &tests, &outcome, &console);
     assert_eq!(run.status, "fail");
     assert!(

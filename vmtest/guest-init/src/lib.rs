@@ -7,4 +7,5 @@
 
 #![deny(missing_docs)]
 
+pub mod libtest;
 pub mod protocol;

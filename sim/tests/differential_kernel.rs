@@ -18,7 +18,8 @@
 //!   before call `id`, so the events between two markers are that call's;
 //! - each actor in turn gets its script on stdin (calls of `execve` on
 //!   missing paths, `openat`, `kill` with arguments that can signal nobody,
-//!   and real execs into other copies) and the simulator decides the same
+//!   real execs into other copies, and forks whose child runs the rest while
+//!   the parent waits) and the simulator decides the same
 //!   calls over a trace of the same processes; a call the simulator says
 //!   kills ends the script there;
 //! - compared per call: the wait status (the call during which the actor
@@ -39,8 +40,9 @@
 //! Not generated (known divergences): two different signals other than
 //! SIGKILL on one call, from one selector or from two policies or hooks
 //! (found here, pinned below as `pinned_second_signal_of_a_call_is_lost`);
-//! followChildren across a fork (no forks are generated; fixed in the
-//! enforcer since, and checked without root in differential_common.rs). Not compared: return values of
+//! followChildren when a parent execs after forking (a forked parent only
+//! waits here; fixed in the enforcer since, and checked without root in
+//! differential_common.rs). Not compared: return values of
 //! calls that were allowed (the model says nothing about them beyond "not
 //! denied"), Override/NotifyEnforcer and LSM hooks (no BPF LSM on this host).
 //!
@@ -77,7 +79,8 @@ use veto_sim::engine::Verdict;
 /// are caught and printed (`s NN`), so a Signal outcome is observed as the
 /// signals the call brought while the process lives on, as the simulator
 /// models it, and SIGKILL is the only way to die at a call that does not
-/// exec.
+/// exec. `f:id` forks: the child prints `c id pid` and runs the rest of the
+/// script; the parent waits for it, prints `w id status` and exits.
 const ACTOR_C: &str = r#"
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +89,7 @@ const ACTOR_C: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 static void say(const char *s) { (void)!write(1, s, strlen(s)); }
 static char *script[256];
@@ -120,6 +124,19 @@ int main(int argc, char **argv) {
         long id = strtol(p, &p, 10);
         p++;
         char line[512];
+        if (kind == 'f') {
+            pid_t c = fork();
+            if (c == 0) {
+                snprintf(line, sizeof line, "c %ld %d\n", id, (int)getpid());
+                say(line);
+                continue;
+            }
+            int st = 0;
+            waitpid(c, &st, 0);
+            snprintf(line, sizeof line, "w %ld %d\n", id, st);
+            say(line);
+            return 0;
+        }
         syscall(SYS_close, 1000000L + id);
         snprintf(line, sizeof line, "b %ld\n", id);
         say(line);
@@ -222,6 +239,10 @@ const RUNNER_PID: u32 = 3_100_000;
 const RUNNER_PARENT_PID: u32 = 3_100_001;
 /// A pid that exists nowhere (above pid_max).
 const NOBODY_PID: u32 = 4_000_000;
+/// Forked children's pids in the simulated trace (fork id added), replaced
+/// by the real ones in the printed case. No policy names them, so their
+/// value cannot change a decision.
+const CHILD_PID: u32 = 3_200_000;
 
 /// The scratch folder and the strings that depend on it.
 struct World {
@@ -535,6 +556,8 @@ enum Step {
     Open(usize, usize),
     /// kill(pid, sig), made harmless.
     Kill(usize, usize),
+    /// fork: the child runs the rest, the parent waits.
+    Fork,
 }
 
 #[derive(Debug, Clone)]
@@ -557,6 +580,7 @@ fn step() -> BoxedStrategy<Step> {
         2 => (0..CALL_STRS.len()).prop_map(Step::Execve),
         2 => (0..CALL_STRS.len(), 0..FLAGS.len()).prop_map(|(s, f)| Step::Open(s, f)),
         2 => (0..KILL_PIDS.len(), 0..KILL_SIGS.len()).prop_map(|(p, s)| Step::Kill(p, s)),
+        1 => Just(Step::Fork),
     ]
     .boxed()
 }
@@ -772,6 +796,8 @@ fn ancestry() -> Vec<(u32, u32, Option<String>)> {
 struct Expect {
     id: usize,
     scenario: usize,
+    /// Which process of the case: 0 the actor, n its n-th forked descendant.
+    proc: usize,
     line: usize,
     /// None: survives; Some(sig): dies of sig.
     dies_of: Option<i32>,
@@ -786,6 +812,11 @@ struct Expect {
 struct Seen {
     status: ExitStatus,
     began: Vec<usize>,
+    /// Per process of the case: the last call it began, the signal it died of.
+    last: Vec<Option<usize>>,
+    died: Vec<Option<i32>>,
+    /// Real pids of the forked children, by fork id.
+    children: Vec<(usize, u32)>,
     caught: HashMap<usize, Vec<i32>>,
     returned: HashMap<usize, i64>,
 }
@@ -888,6 +919,8 @@ struct Tally {
     signalled: usize,
     /// Calls at least one generated policy posted for.
     posted: usize,
+    /// Calls made by forked children.
+    by_children: usize,
     load_ms: Vec<u64>,
 }
 
@@ -970,12 +1003,28 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
     let mut scripts = Vec::new();
     let mut id = 0usize;
     for (ci, ((_, s), a)) in on.iter().zip(&actors).enumerate() {
-        let pid = a.id();
+        let mut pid = a.id();
+        let mut ppid = runner;
+        // The processes waiting for the current one (forked parents).
+        let mut waiting: Vec<u32> = Vec::new();
+        let mut proc_idx = 0;
         let mut script = String::new();
         let mut dead = false;
         for st in &s.steps {
             id += 1;
+            if let Step::Fork = st {
+                let child = CHILD_PID + id as u32;
+                script.push_str(&format!("f:{id}\n"));
+                lines.push(format!(r#"{{"kind":"fork","pid":{child},"ppid":{pid}}}"#));
+                sim.step_line(lines.last().unwrap()).unwrap();
+                waiting.push(pid);
+                ppid = pid;
+                pid = child;
+                proc_idx += 1;
+                continue;
+            }
             let (call, token) = match *st {
+                Step::Fork => unreachable!("handled above"),
                 Step::Exec(b) => (
                     format!(
                         r#"{{"kind":"call","pid":{pid},"hook":"sys_execve","args":[{}]}}"#,
@@ -1019,6 +1068,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
             expects.push(Expect {
                 id,
                 scenario: ci,
+                proc: proc_idx,
                 line: lines.len(),
                 dies_of: d,
                 caught,
@@ -1036,7 +1086,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
             }
             if let Step::Exec(b) = *st {
                 lines.push(format!(
-                    r#"{{"kind":"exec","pid":{pid},"ppid":{runner},"exe":{}}}"#,
+                    r#"{{"kind":"exec","pid":{pid},"ppid":{ppid},"exe":{}}}"#,
                     json_str(&w.bins[b])
                 ));
                 sim.step_line(lines.last().unwrap()).unwrap();
@@ -1044,6 +1094,11 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         }
         if !dead {
             lines.push(format!(r#"{{"kind":"exit","pid":{pid}}}"#));
+            sim.step_line(lines.last().unwrap()).unwrap();
+        }
+        // The parents, each waiting for its child, exit after it.
+        for p in waiting.into_iter().rev() {
+            lines.push(format!(r#"{{"kind":"exit","pid":{p}}}"#));
             sim.step_line(lines.last().unwrap()).unwrap();
         }
         scripts.push(script);
@@ -1061,7 +1116,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         std::fs::write(&f, y).unwrap();
         files.push(f);
     }
-    let case_text = || {
+    let case_text = |lines: &[String]| {
         format!(
             "policies (one file each):\n{}\ntrace:\n{}\nactor scripts:\n{}",
             yamls.join("---\n"),
@@ -1070,7 +1125,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         )
     };
     let veto = Veto::start(&files, &parent_path)
-        .map_err(|e| Failure::from(format!("{e}\n{}", case_text())))?;
+        .map_err(|e| Failure::from(format!("{e}\n{}", case_text(&lines))))?;
     tally.load_ms.push(veto.load_ms);
     let mut seen = Vec::new();
     for (mut a, script) in actors.into_iter().zip(&scripts) {
@@ -1093,13 +1148,35 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         let mut s = Seen {
             status,
             began: Vec::new(),
+            last: vec![None],
+            died: vec![status.signal()],
+            children: Vec::new(),
             caught: HashMap::new(),
             returned: HashMap::new(),
         };
         for l in out.lines() {
             let f: Vec<&str> = l.split(' ').collect();
             match f.as_slice() {
-                ["b", i] => s.began.push(i.parse().unwrap()),
+                // The processes of a case run one at a time: lines after
+                // `c` are the child's until it ends.
+                ["b", i] => {
+                    let i = i.parse().unwrap();
+                    s.began.push(i);
+                    *s.last.last_mut().unwrap() = Some(i);
+                }
+                ["c", i, p] => {
+                    s.children.push((i.parse().unwrap(), p.parse().unwrap()));
+                    s.last.push(None);
+                    s.died.push(None);
+                }
+                ["w", i, st] => {
+                    let i: usize = i.parse().unwrap();
+                    let st: i32 = st.parse().unwrap();
+                    if let Some(k) = s.children.iter().position(|c| c.0 == i) {
+                        let sig = st & 0x7f;
+                        s.died[k + 1] = (sig != 0 && sig != 0x7f).then_some(sig);
+                    }
+                }
                 // A caught signal belongs to the call under way.
                 ["s", n] => {
                     if let Some(&i) = s.began.last() {
@@ -1117,10 +1194,20 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         }
         seen.push((a.id(), s));
     }
+    // The printed trace names the children by their real pids.
+    let mut lines = lines.clone();
+    for (_, s) in &seen {
+        for (i, p) in &s.children {
+            let placeholder = (CHILD_PID + *i as u32).to_string();
+            for l in &mut lines {
+                *l = l.replace(&placeholder, &p.to_string());
+            }
+        }
+    }
     std::thread::sleep(Duration::from_millis(300));
     let events = veto
         .stop()
-        .map_err(|e| Failure::from(format!("{e}\n{}", case_text())))?;
+        .map_err(|e| Failure::from(format!("{e}\n{}", case_text(&lines))))?;
     drop(groups);
 
     // Events per pid, in ring order, cut at the markers.
@@ -1159,6 +1246,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
             None => tally.survived += 1,
         }
         tally.posted += usize::from(!e.posters.is_empty());
+        tally.by_children += usize::from(e.proc > 0);
     }
     let mut diffs = Vec::new();
     let mut failing = Vec::new();
@@ -1166,10 +1254,10 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
         let before = diffs.len();
         let (pid, s) = &seen[e.scenario];
         let began = s.began.contains(&e.id);
-        let last = s.began.last() == Some(&e.id);
+        let last = s.last.get(e.proc).copied().flatten() == Some(e.id);
         let observed = if !began {
             Err("never reached (the process died earlier)".to_string())
-        } else if last && let Some(sig) = s.status.signal() {
+        } else if last && let Some(sig) = s.died.get(e.proc).copied().flatten() {
             Ok(Some(sig))
         } else {
             Ok(None)
@@ -1238,7 +1326,7 @@ fn check(batch: &Batch, tally: &mut Tally) -> Result<(), Failure> {
             "{} disagreement(s):\n  {}\n{}",
             diffs.len(),
             diffs.join("\n  "),
-            case_text()
+            case_text(&lines)
         ),
         scenarios: failing,
     })
@@ -1386,8 +1474,8 @@ fn kernel_agrees_with_the_simulator() -> Result<(), String> {
     let secs = started.elapsed().as_secs_f64();
     let mean_load = t.load_ms.iter().sum::<u64>() as f64 / t.load_ms.len().max(1) as f64;
     eprintln!(
-        "differential_kernel: {} cases ({} calls: {} survived, {} SIGKILLed, {} signalled; {} posted) in {} veto runs, {secs:.1} s; mean verify+load {mean_load:.0} ms per run; seed {seed}",
-        t.cases, t.calls, t.survived, t.killed, t.signalled, t.posted, t.batches
+        "differential_kernel: {} cases ({} calls: {} survived, {} SIGKILLed, {} signalled; {} posted; {} by forked children) in {} veto runs, {secs:.1} s; mean verify+load {mean_load:.0} ms per run; seed {seed}",
+        t.cases, t.calls, t.survived, t.killed, t.signalled, t.posted, t.by_children, t.batches
     );
     match result {
         Ok(()) => Ok(()),

@@ -231,8 +231,8 @@ const INTS: &[i128] = &[
     0x10000,
     0x80000,
 ];
-/// Cases per batch (each can be switched off while shrinking).
-const SCENARIOS: usize = 16;
+/// Cases per batch (the reduction of a failing batch switches cases off).
+const SCENARIOS: usize = 25;
 /// Pid placeholders, replaced by real pids once the actors exist.
 const ACTOR_PID: u32 = 3_000_000;
 const RUNNER_PID: u32 = 3_100_000;

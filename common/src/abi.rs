@@ -429,7 +429,8 @@ pub struct ExitEvent {
     pub hdr: EventHeader,
     /// Exec time of the process that exited.
     pub proc_ktime: u64,
-    /// `task_struct.exit_code` is not read; 0.
+    /// `task_struct.exit_code` of the leader: a wait status (exit code in
+    /// bits 8..16, the killing signal in bits 0..7).
     pub code: u32,
     /// Padding.
     pub pad: u32,

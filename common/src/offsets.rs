@@ -43,6 +43,12 @@ pub struct KernelOffsets {
     pub task_real_parent: u32,
     /// `task_struct.tgid`.
     pub task_tgid: u32,
+    /// `task_struct.exit_code`: the wait status (exit code << 8, or the
+    /// killing signal), set before sched_process_exit fires.
+    pub task_exit_code: u32,
     /// 1 once filled in; the programs resolve nothing while it is 0.
     pub valid: u32,
+    /// Keeps the struct a multiple of 8 bytes (no implicit padding in the
+    /// config record that follows it).
+    pub pad: u32,
 }

@@ -139,18 +139,6 @@ unsafe fn on_exec(ctx: &TracePointContext) {
         }
     }
 
-    // followChildren, as Tetragon keeps it: at exec a process also takes the
-    // marks its parent holds now. A parent that exec'd a listed binary after
-    // forking this child passed nothing on at fork; it does here. The
-    // parent is the task's real parent as the kernel has it (after a
-    // reparenting, the new one), found in the map by its tgid.
-    let parent_tgid = unsafe { real_parent_tgid(&cfg.offsets) };
-    if parent_tgid != 0 && parent_tgid != tgid {
-        if let Some(parent) = unsafe { PROCS.get(&parent_tgid) } {
-            p.bin_marks |= parent.bin_marks;
-        }
-    }
-
     match unsafe { resolve_exe(&cfg.offsets, s.buf.as_mut_ptr()) } {
         Walk::Done(start) => {
             let len = PATH_HALF - start;
@@ -184,6 +172,20 @@ unsafe fn on_exec(ctx: &TracePointContext) {
                     p.bin_marks |= 1 << i;
                 }
             }
+        }
+    }
+
+    // followChildren, as Tetragon keeps it: at exec a process also takes the
+    // marks its parent holds now. A parent that exec'd a listed binary after
+    // forking this child passed nothing on at fork; it does here. The
+    // parent is the task's real parent as the kernel has it (after a
+    // reparenting, the new one), found in the map by its tgid. Done after the
+    // path walk: a branch taken before it doubles the states the verifier
+    // walks through it (5.10 and 6.1 then exceed their instruction limit).
+    let parent_tgid = unsafe { real_parent_tgid(&cfg.offsets) };
+    if parent_tgid != 0 && parent_tgid != tgid {
+        if let Some(parent) = unsafe { PROCS.get(&parent_tgid) } {
+            p.bin_marks |= parent.bin_marks;
         }
     }
 
@@ -306,10 +308,21 @@ pub fn veto_exit(_ctx: TracePointContext) -> u32 {
     if hdr.tid != hdr.pid || !in_scope(cfg) {
         return 0;
     }
+    // do_exit stores the status in task->exit_code before this tracepoint;
+    // the tracepoint record itself does not carry it.
+    let code = if cfg.offsets.valid != 0 {
+        let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+        unsafe {
+            bpf_probe_read_kernel((task + cfg.offsets.task_exit_code as u64) as *const u32)
+                .unwrap_or(0)
+        }
+    } else {
+        0
+    };
     let ev = ExitEvent {
         hdr,
         proc_ktime: ktime,
-        code: 0,
+        code,
         pad: 0,
     };
     if EVENTS.output(&ev, 0).is_err() {

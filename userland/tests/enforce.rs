@@ -951,6 +951,51 @@ fn events_are_json_lines_in_tetragon_shape_with_the_resolved_exe() {
     assert!(events.iter().any(|e| e.get("process_exit").is_some()));
 }
 
+#[test]
+fn exit_events_carry_the_exit_status_and_the_killing_signal() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("exit");
+    let launcher = s.launcher("launcher");
+    let policy = s.policy(
+        "p",
+        &sigkill_policy(
+            "kill",
+            &bin_in("In", &[&launcher], false),
+            "",
+            "Equal",
+            "/bin/sh",
+            "action: Sigkill",
+        ),
+    );
+    // launcher → bash, which exits with 7 after its child (launcher → /bin/sh
+    // again, under the kill policy) is killed.
+    let script = format!("{} /bin/sh -c true; exit 7", launcher.display());
+    let (st, events) = scenario(&policy, &s.0, &launcher, &["/bin/bash", "-c", &script]);
+    assert_eq!(st.code(), Some(7), "{st}");
+    let exits: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e.get("process_exit"))
+        .collect();
+    let bash = exits
+        .iter()
+        .find(|e| e["process"]["binary"] == "/bin/bash")
+        .unwrap_or_else(|| panic!("no exit of bash: {events:#?}"));
+    assert_eq!(bash["status"], 7, "{bash}");
+    assert!(bash.get("signal").is_none(), "{bash}");
+    let killed = kprobe_events(&events, "kill");
+    assert_eq!(killed.len(), 1, "{events:#?}");
+    let pid = &killed[0]["process"]["pid"];
+    let dead = exits
+        .iter()
+        .find(|e| &e["process"]["pid"] == pid)
+        .unwrap_or_else(|| panic!("no exit of the killed process: {events:#?}"));
+    assert_eq!(dead["signal"], "SIGKILL", "{dead}");
+    assert_eq!(dead["status"], 0, "{dead}");
+}
+
 /// A small C program that calls execve("/bin/sh", ["/bin/sh", "-c", CMD])
 /// without libc: through the 32-bit compat entry (`int80`) or the 64-bit
 /// `syscall` instruction, with the filename in a page the program has

@@ -73,14 +73,16 @@ impl FromBtf for KernelOffsets {
             vfsmount_mnt_root: at("vfsmount", &["mnt_root"], p)?,
             task_real_parent: at("task_struct", &["real_parent"], p)?,
             task_tgid: at("task_struct", &["tgid"], Some(4))?,
+            task_exit_code: at("task_struct", &["exit_code"], Some(4))?,
             valid: 1,
+            pad: 0,
         })
     }
 }
 
 /// Every offset of `o` with the `struct.member` it locates, in declaration
 /// order (for display and for cross-checks against other tools).
-pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 17] {
+pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 18] {
     [
         ("task_struct.mm", o.task_mm),
         ("mm_struct.exe_file", o.mm_exe_file),
@@ -99,5 +101,6 @@ pub fn offset_fields(o: &KernelOffsets) -> [(&'static str, u32); 17] {
         ("vfsmount.mnt_root", o.vfsmount_mnt_root),
         ("task_struct.real_parent", o.task_real_parent),
         ("task_struct.tgid", o.task_tgid),
+        ("task_struct.exit_code", o.task_exit_code),
     ]
 }

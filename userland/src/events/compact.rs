@@ -16,8 +16,13 @@ pub fn line(ev: &Event, node: &str) -> String {
         Event::Exec { process: p, .. } => {
             format!("🚀 process {node} {}", cmd(&p.binary, &p.arguments))
         }
-        Event::Exit { process: p, .. } => {
-            format!("💥 exit    {node} {}", cmd(&p.binary, &p.arguments))
+        Event::Exit {
+            process: p, status, ..
+        } => {
+            let how = status
+                .signal_name()
+                .unwrap_or_else(|| status.code.to_string());
+            format!("💥 exit    {node} {} {how}", cmd(&p.binary, &p.arguments))
         }
         Event::Hook { report: r, .. } => {
             let icon = match r.action {

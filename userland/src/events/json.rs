@@ -52,16 +52,25 @@ pub fn to_value(ev: &Event, node: &str) -> Value {
         Event::Exit {
             process: p,
             parent,
+            status,
             time,
-        } => json!({
-            "process_exit": {
+        } => {
+            let mut body = json!({
                 "process": process(p),
                 "parent": parent.as_ref().map(process),
+                "status": status.code,
                 "time": time,
-            },
-            "node_name": node,
-            "time": time,
-        }),
+            });
+            // As Tetragon: the signal's name, only when one ended the process.
+            if let Some(sig) = status.signal_name() {
+                body["signal"] = json!(sig);
+            }
+            json!({
+                "process_exit": body,
+                "node_name": node,
+                "time": time,
+            })
+        }
         Event::Hook { report: r, time } => {
             let args: Vec<Value> = r.args.iter().map(|(l, t, v)| arg(l, t, v)).collect();
             let mut body = json!({

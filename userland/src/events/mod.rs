@@ -92,6 +92,8 @@ pub enum Event {
         process: Process,
         /// Its parent.
         parent: Option<Process>,
+        /// How it ended.
+        status: ExitStatus,
         /// Event time.
         time: String,
     },
@@ -142,6 +144,7 @@ impl Renderer<'_> {
                     .unwrap_or_else(|| self.cache.describe(e.hdr.pid, None));
                 let parent = self.cache.get(process.parent_pid).cloned();
                 Some(Event::Exit {
+                    status: ExitStatus::from_wait(e.code),
                     time: self.cache.wall(e.hdr.ktime),
                     process,
                     parent,
@@ -224,4 +227,96 @@ impl Renderer<'_> {
 fn cstr(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// How a process ended, from the kernel's wait status (`task->exit_code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code (0 when killed by a signal).
+    pub code: u32,
+    /// The signal that killed it, 0 when it exited.
+    pub signal: u32,
+}
+
+impl ExitStatus {
+    /// Splits a wait status: the signal in the low 7 bits, else the exit code
+    /// in bits 8..16 (the core-dump bit 0x80 is dropped).
+    pub fn from_wait(status: u32) -> Self {
+        let signal = status & 0x7f;
+        ExitStatus {
+            code: if signal == 0 { (status >> 8) & 0xff } else { 0 },
+            signal,
+        }
+    }
+
+    /// The signal's name as Tetragon prints it (`SIGKILL`), or None when the
+    /// process exited on its own.
+    pub fn signal_name(self) -> Option<String> {
+        if self.signal == 0 {
+            return None;
+        }
+        Some(signal_name(self.signal))
+    }
+}
+
+/// `SIGKILL` for 9; `SIG<n>` for numbers without a classic name.
+pub fn signal_name(sig: u32) -> String {
+    const NAMES: [&str; 32] = [
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match NAMES.get(sig as usize) {
+        Some(n) if !n.is_empty() => (*n).to_owned(),
+        _ => format!("SIG{sig}"),
+    }
+}
+
+#[cfg(test)]
+mod exit_status_tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_splits_into_code_and_signal() {
+        assert_eq!(
+            ExitStatus::from_wait(3 << 8),
+            ExitStatus { code: 3, signal: 0 }
+        );
+        let killed = ExitStatus::from_wait(9);
+        assert_eq!(killed, ExitStatus { code: 0, signal: 9 });
+        assert_eq!(killed.signal_name().as_deref(), Some("SIGKILL"));
+        // A core dump sets 0x80 beside the signal.
+        assert_eq!(ExitStatus::from_wait(0x80 | 11).signal, 11);
+        assert_eq!(ExitStatus::from_wait(0).signal_name(), None);
+        assert_eq!(signal_name(40), "SIG40");
+    }
 }

@@ -55,6 +55,7 @@ pub fn base_image(
     guest_bin_dir: &Path,
     veto: Option<&Path>,
     suite: Option<&HostSuite>,
+    log4shell: Option<&Path>,
 ) -> Result<Initramfs, ImageError> {
     let mut img = Initramfs::new();
     for d in [
@@ -114,6 +115,9 @@ pub fn base_image(
     if let Some(suite) = suite {
         add_suite(&mut img, suite)?;
     }
+    if let Some(program) = log4shell {
+        add_log4shell(&mut img, repo, program)?;
+    }
 
     let policy_file = repo.join(SEED_SIGKILL_POLICY);
     let policy =
@@ -133,11 +137,12 @@ pub fn base_image(
     Ok(img)
 }
 
-/// Debian programs veto's end-to-end suite runs by absolute path, copied to the
-/// same paths with their libraries. They replace busybox's applets of the same
-/// name: the suite asserts what Debian's own programs do (a copy of `env` must
-/// exec by the name it was given; `/bin/sh` resolves to `/usr/bin/dash`).
-pub const SUITE_HOST_PROGRAMS: &[&str] = &[
+/// Debian programs veto's end-to-end suite and the Log4Shell scenario run by
+/// absolute path, copied to the same paths with their libraries. They replace
+/// busybox's applets of the same name: the suite asserts what Debian's own
+/// programs do (a copy of `env` must exec by the name it was given; `/bin/sh`
+/// resolves to `/usr/bin/dash`), and the Log4Shell payload needs bash's /dev/tcp.
+pub const DEBIAN_PROGRAMS: &[&str] = &[
     "/usr/bin/env",
     "/usr/bin/true",
     "/usr/bin/dash",
@@ -145,13 +150,24 @@ pub const SUITE_HOST_PROGRAMS: &[&str] = &[
 ];
 
 /// Links as Debian's merged /usr has them (`/bin` is `/usr/bin` there).
-const SUITE_LINKS: &[(&str, &str)] = &[
+const DEBIAN_LINKS: &[(&str, &str)] = &[
     ("/bin/sh", "/usr/bin/dash"),
     ("/usr/bin/sh", "/usr/bin/dash"),
     ("/bin/bash", "/usr/bin/bash"),
     ("/bin/true", "/usr/bin/true"),
     ("/bin/env", "/usr/bin/env"),
 ];
+
+/// [`DEBIAN_PROGRAMS`] and their links.
+fn add_debian_programs(img: &mut Initramfs) -> Result<(), ImageError> {
+    for p in DEBIAN_PROGRAMS {
+        add_with_libraries(img, p, Path::new(p))?;
+    }
+    for (link, target) in DEBIAN_LINKS {
+        img.symlink(link, target);
+    }
+    Ok(())
+}
 
 /// The suite's binary, the veto it runs and the seed policies it reads, all at
 /// their host paths (compiled into the test binary), plus the Debian programs it
@@ -161,12 +177,7 @@ fn add_suite(img: &mut Initramfs, suite: &HostSuite) -> Result<(), ImageError> {
         let dest = program.to_string_lossy().into_owned();
         add_with_libraries(img, &dest, program)?;
     }
-    for p in SUITE_HOST_PROGRAMS {
-        add_with_libraries(img, p, Path::new(p))?;
-    }
-    for (link, target) in SUITE_LINKS {
-        img.symlink(link, target);
-    }
+    add_debian_programs(img)?;
     // CARGO_MANIFEST_DIR/../testdata/seed-policies: the folder must exist for `..`.
     img.dir(&suite.repo.join("userland").to_string_lossy());
     let seeds = suite.repo.join("testdata/seed-policies");
@@ -178,6 +189,23 @@ fn add_suite(img: &mut Initramfs, suite: &HostSuite) -> Result<(), ImageError> {
                 .map_err(|e| err(path.display(), e))?;
         }
     }
+    Ok(())
+}
+
+/// The Log4Shell scenario's program, and links into the host root (mounted at
+/// /host on generic-flavour kernels) for what it reads there: the JDK (whose
+/// configuration is absolute links into /etc/java-17-openjdk) and the scenario's
+/// Java sources at their host path (the program finds them through its
+/// compiled-in `CARGO_MANIFEST_DIR`).
+fn add_log4shell(img: &mut Initramfs, repo: &Path, program: &Path) -> Result<(), ImageError> {
+    add_with_libraries(img, crate::registry::LOG4SHELL_BINARY, program)?;
+    add_debian_programs(img)?;
+    img.symlink("/usr/lib/jvm", "/host/usr/lib/jvm");
+    img.symlink("/etc/java-17-openjdk", "/host/etc/java-17-openjdk");
+    let scenario = repo.join("scenarios/log4shell");
+    let host = Path::new(veto_guest::protocol::HOST_ROOT)
+        .join(scenario.strip_prefix("/").unwrap_or(&scenario));
+    img.symlink(&scenario.to_string_lossy(), &host.to_string_lossy());
     Ok(())
 }
 
@@ -216,7 +244,7 @@ pub fn kernel_image(
             name: t.name.to_string(),
             argv: t.argv.iter().map(|a| a.to_string()).collect(),
             timeout_s: t.timeout_s,
-            env: Vec::new(),
+            env: t.env.clone(),
         })
         .collect();
     img.file(

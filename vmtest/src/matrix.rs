@@ -46,6 +46,8 @@ pub struct Options {
     pub veto: Option<PathBuf>,
     /// veto's host end-to-end suite, built, when the selection includes it.
     pub suite: Option<crate::suite::HostSuite>,
+    /// The Log4Shell scenario's program (veto-log4shell), when it is selected.
+    pub log4shell: Option<PathBuf>,
     /// Override of the per-kernel deadline (normally boot allowance + test timeouts).
     pub deadline: Option<Duration>,
 }
@@ -233,7 +235,17 @@ pub fn run(opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summa
         .suite
         .as_ref()
         .filter(|_| tests.iter().any(|t| t.is_e2e()));
-    let base = base_image(&opts.repo, &opts.guest_bin_dir, opts.veto.as_deref(), suite)?;
+    let log4shell = opts
+        .log4shell
+        .as_deref()
+        .filter(|_| tests.iter().any(|t| t.name == crate::registry::LOG4SHELL));
+    let base = base_image(
+        &opts.repo,
+        &opts.guest_bin_dir,
+        opts.veto.as_deref(),
+        suite,
+        log4shell,
+    )?;
     let _out_lock = lock_dir(&opts.out_dir, progress)?;
 
     let runs: Mutex<Vec<Option<KernelRun>>> = Mutex::new(vec![None; prepared.len()]);

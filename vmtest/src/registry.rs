@@ -53,6 +53,8 @@ pub struct Entry {
     pub needs: &'static [&'static str],
     /// Why it cannot run yet; selecting it is then an error carrying this reason.
     pub not_wired: Option<&'static str>,
+    /// Extra environment variables.
+    pub env: &'static [(&'static str, &'static str)],
 }
 
 /// The scenario run when no `--scenario` is given.
@@ -67,6 +69,7 @@ pub const REGISTRY: &[Entry] = &[
         timeout_s: 180,
         needs: &[],
         not_wired: None,
+        env: &[],
     },
     Entry {
         name: E2E,
@@ -80,6 +83,7 @@ pub const REGISTRY: &[Entry] = &[
         // missing program), which says nothing about the kernel.
         needs: &[],
         not_wired: None,
+        env: &[],
     },
     Entry {
         name: "enforce-exec-sh",
@@ -88,20 +92,54 @@ pub const REGISTRY: &[Entry] = &[
         timeout_s: 400,
         needs: &["prog_tracepoint", "helper_send_signal"],
         not_wired: None,
+        env: &[],
     },
     Entry {
-        name: "log4shell",
+        name: LOG4SHELL,
         kind: Kind::Scenario,
-        argv: &[],
-        timeout_s: 900,
-        needs: &["prog_lsm", "bpf_lsm_active"],
-        not_wired: Some(
-            "not wired yet: the guest side of the Log4Shell scenario (the vulnerable app on \
-             the host's Java, read from the host root that generic-flavour guests mount \
-             over 9p at /host) is not written, and veto's enforcement is not wired to it",
-        ),
+        argv: &["/bin/sh", "-c", LOG4SHELL_SCRIPT],
+        // javac and a JVM under TCG: minutes, not seconds.
+        timeout_s: 1200,
+        // Nothing enforces here yet: the expected outcome is the attack succeeding,
+        // which needs no kernel capability.
+        needs: &[],
+        not_wired: None,
+        env: &[
+            ("JAVA_HOME", LOG4SHELL_JAVA_HOME),
+            // The host's Java links against the host's libraries, read from /host.
+            (
+                "LD_LIBRARY_PATH",
+                "/host/usr/lib/x86_64-linux-gnu:/host/lib/x86_64-linux-gnu",
+            ),
+        ],
     },
 ];
+
+/// The Log4Shell scenario: the real attack (veto-log4shell: the vulnerable Java app,
+/// the LDAP referral, the remote class, the attacker's commands) on the host's
+/// Java 17, read over 9p from the host root that generic-flavour guests mount at
+/// /host. No policy is loaded: its pass means the guest was compromised, the
+/// baseline an enforced variant must turn into `blocked` once veto's enforcement
+/// is wired to it. On a kernel without the host root (cloud flavour: no 9p) it
+/// reports unsupported.
+pub const LOG4SHELL: &str = "log4shell";
+
+/// The host's Java 17 as the guest sees it (the image links /usr/lib/jvm to
+/// /host/usr/lib/jvm, so the JDK's absolute links resolve).
+pub const LOG4SHELL_JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+
+/// Where the guest keeps the scenario's binary.
+pub const LOG4SHELL_BINARY: &str = "/veto/bin/veto-log4shell";
+
+const LOG4SHELL_SCRIPT: &str = "\
+if [ ! -x /host/usr/lib/jvm/java-17-openjdk-amd64/bin/javac ]; then \
+  echo 'needs the host root over 9p at /host with Java 17 (generic-flavour kernels; cloud kernels have no 9p)'; \
+  exit 77; \
+fi; \
+mkdir -p /tmp/log4shell && \
+exec /veto/bin/veto-log4shell run --expect compromised \
+  --classes-dir /tmp/log4shell/classes -o /tmp/log4shell/outcome.json \
+  --start-timeout 300 --timeout 120";
 
 /// The name of veto's host end-to-end suite in the registry.
 pub const E2E: &str = "e2e";
@@ -129,6 +167,15 @@ pub struct GuestTest {
     pub timeout_s: u64,
     /// Capabilities it needs.
     pub needs: &'static [&'static str],
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+fn owned_env(e: &Entry) -> Vec<(String, String)> {
+    e.env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl GuestTest {
@@ -138,6 +185,7 @@ impl GuestTest {
             argv: e.argv.iter().map(|a| a.to_string()).collect(),
             timeout_s: e.timeout_s,
             needs: e.needs,
+            env: owned_env(e),
         }
     }
 
@@ -169,6 +217,7 @@ fn expand_suite(e: &Entry, suite: &HostSuite) -> Vec<GuestTest> {
                 argv,
                 timeout_s: e.timeout_s,
                 needs: e.needs,
+                env: owned_env(e),
             }
         })
         .collect()
@@ -350,11 +399,12 @@ mod tests {
     }
 
     #[test]
-    fn log4shell_is_registered_but_says_why_it_cannot_run() {
-        let e = select(Some("log4shell"), None, None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not wired yet") && e.contains("9p"), "{e}");
+    fn log4shell_is_a_scenario_that_expects_the_compromise() {
+        let tests = select(Some(LOG4SHELL), Some(LOG4SHELL), None).unwrap();
+        assert_eq!(names(&tests), [LOG4SHELL]);
+        let script = &tests[0].argv[2];
+        assert!(script.contains("--expect compromised") && script.contains("exit 77"));
+        assert!(tests[0].env.iter().any(|(k, _)| k == "JAVA_HOME"));
         assert!(
             select(Some("nope"), None, None)
                 .unwrap_err()

@@ -76,7 +76,7 @@ impl fmt::Display for Missing {
             }
             MissingReason::NotImplemented => write!(
                 f,
-                "needs {}: the kernel has it, but veto does not implement it yet",
+                "needs {}: the kernel has it, but it is not implemented yet in veto",
                 self.need
             ),
         }

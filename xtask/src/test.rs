@@ -43,7 +43,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_vm {
         step("VM smoke run skipped (--no-vm)");
     } else {
-        step("VM smoke run: the guest suite on Debian bookworm 6.1 under QEMU");
+        step(
+            "VM smoke run on Debian bookworm 6.1 under QEMU: probe, the whole end-to-end suite, the default scenario",
+        );
         vmtest::smoke().context("the VM smoke run failed")?;
     }
     step("all tests passed");

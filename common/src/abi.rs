@@ -483,4 +483,10 @@ pub struct HookScratch {
     pub subject: crate::matching::Subject,
     /// String lengths by slot; index MAX_ARGS is the binary path.
     pub lens: [u32; MAX_ARGS + 1],
+    /// The strongest signal the policies on this call asked for so far. In
+    /// map memory, not a local: the verifier does not track values stored
+    /// there, so the policies' different signals do not multiply its states.
+    pub sig: u32,
+    /// Padding.
+    pub pad: u32,
 }

@@ -178,23 +178,26 @@ pub const SIGKILL: u32 = 9;
 
 /// The signal to send when two actions each ask for one: SIGKILL wins over
 /// any other signal (the process must not survive because a later action in
-/// the list, or another policy, asked for something milder); between two
-/// other signals the first one stands.
+/// the list, or another policy, asked for something milder); otherwise the
+/// later one (`next`, when it is a signal at all) stands. One comparison on
+/// the common path.
 #[inline(always)]
 pub fn stronger_signal(current: u32, next: u32) -> u32 {
     if current == SIGKILL || next == 0 {
         current
-    } else if next == SIGKILL || current == 0 {
-        next
     } else {
-        current
+        next
     }
 }
 
 /// Applies a selector's actions.
 ///
 /// Order does not weaken a kill: `[Sigkill, Signal 10]` and `[Signal 10,
-/// Sigkill]` both kill, as Tetragon does (and the simulator's rule 19).
+/// Sigkill]` both kill and report Sigkill, as Tetragon does (and the
+/// simulator's rule 19). Between two milder signals the last one stands.
+/// One branch per action, no second pass: this loop is unrolled for every
+/// selector of every policy on a hook, and each branch is paid in verifier
+/// states.
 pub fn decide(selector: u32, actions: &[ActionSpec; MAX_ACTIONS], n: u32) -> Decision {
     let mut d = Decision {
         selector,
@@ -209,27 +212,22 @@ pub fn decide(selector: u32, actions: &[ActionSpec; MAX_ACTIONS], n: u32) -> Dec
             let a = &actions[i];
             match a.kind {
                 action::NOPOST => d.post = false,
-                action::SIGKILL => d.sig = SIGKILL,
-                action::SIGNAL => d.sig = stronger_signal(d.sig, a.sig),
+                action::SIGKILL => {
+                    d.sig = SIGKILL;
+                    d.action = action::SIGKILL;
+                    reported = true;
+                }
+                action::SIGNAL => {
+                    d.sig = stronger_signal(d.sig, a.sig);
+                    if !reported {
+                        d.action = action::SIGNAL;
+                        reported = true;
+                    }
+                }
                 _ => {}
-            }
-            if !reported && a.kind != action::POST && a.kind != action::NOPOST {
-                d.action = a.kind;
-                reported = true;
             }
         }
         i += 1;
-    }
-    if d.sig == SIGKILL && d.action == action::SIGNAL {
-        // A Signal 9 next to nothing stronger reports as the signal it is;
-        // a Sigkill action anywhere in the list reports as Sigkill.
-        let mut j = 0;
-        while j < MAX_ACTIONS {
-            if (j as u32) < n && actions[j].kind == action::SIGKILL {
-                d.action = action::SIGKILL;
-            }
-            j += 1;
-        }
     }
     d
 }
@@ -536,13 +534,13 @@ mod tests {
         // Signal 9 is a kill too, and a later milder signal does not undo it.
         let d = decide(0, &actions(&[(action::SIGNAL, 9), (action::SIGNAL, 10)]), 2);
         assert_eq!((d.sig, d.action), (9, action::SIGNAL));
-        // Two mild signals: the first stands.
+        // Two mild signals: the last stands.
         let d = decide(
             0,
             &actions(&[(action::SIGNAL, 12), (action::SIGNAL, 10)]),
             2,
         );
-        assert_eq!(d.sig, 12);
+        assert_eq!(d.sig, 10);
     }
 
     #[test]
@@ -552,7 +550,7 @@ mod tests {
         assert_eq!(stronger_signal(10, 0), 10);
         assert_eq!(stronger_signal(10, 9), 9);
         assert_eq!(stronger_signal(9, 10), 9);
-        assert_eq!(stronger_signal(12, 10), 12);
+        assert_eq!(stronger_signal(12, 10), 10);
     }
 
     #[test]

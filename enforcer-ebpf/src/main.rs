@@ -483,7 +483,7 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
     // Every policy acts, but the caller gets one signal: the strongest asked
     // for (SIGKILL over any other), so a milder signal from one policy never
     // stands beside, or in place of, another policy's kill.
-    let mut sig = 0u32;
+    unsafe { core::ptr::write_volatile(&mut sc.sig, 0) };
     let n = hook.n_policies as usize;
     for i in 0..MAX_POLICIES_PER_HOOK {
         if i >= n {
@@ -494,7 +494,10 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
         let Some(d) = evaluate_policy(policy, &subject, &mut lk) else {
             continue;
         };
-        sig = stronger_signal(sig, d.sig);
+        if d.sig != 0 {
+            let cur = unsafe { core::ptr::read_volatile(&sc.sig) };
+            unsafe { core::ptr::write_volatile(&mut sc.sig, stronger_signal(cur, d.sig)) };
+        }
         if d.post {
             sc.ev.policy_id = policy.policy_id;
             sc.ev.selector = d.selector;
@@ -505,6 +508,7 @@ unsafe fn on_hook(ctx: &TracePointContext, key: u32) {
             }
         }
     }
+    let sig = unsafe { core::ptr::read_volatile(&sc.sig) };
     if sig != 0 {
         unsafe { r#gen::bpf_send_signal(sig) };
     }

@@ -62,7 +62,9 @@
 //!     matches neither). So a process matches `In` if it, or an ancestor,
 //!     exec'd one of the binaries (or ran it when veto started) before the
 //!     process's own latest fork or exec. This is Tetragon's per-task
-//!     bitset, inherited at clone and OR-ed with the parent's at exec.
+//!     bitset, inherited at clone and OR-ed with the parent's at exec while
+//!     that parent is alive (an exited parent's entry is gone from the
+//!     kernel's process map, so it passes nothing on).
 //!
 //! ## matchArgs
 //!

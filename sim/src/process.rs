@@ -208,8 +208,12 @@ impl ProcessTable {
         };
         // The parent's marks as they are now: a parent that exec'd a marked
         // binary after forking this child passes the mark on at the child's exec.
+        // Only a parent still alive does: the kernel (like Tetragon) finds it in
+        // the live process map by pid, and an exited parent's entry is gone
+        // (the child has been reparented to a reaper by then).
         let parent_marks = self.records[r]
             .parent
+            .filter(|&pr| matches!(self.records[pr].liveness, Liveness::Alive))
             .map(|pr| self.records[pr].marks.clone());
         let p = &mut self.records[r];
         if let Some(m) = parent_marks {
@@ -301,6 +305,18 @@ mod tests {
         assert!(!t.get(t.live(101).unwrap()).marks.get(0));
         t.exec(101, 100, Some("/usr/bin/id"), None, &l).unwrap();
         assert!(t.get(t.live(101).unwrap()).marks.get(0));
+    }
+
+    #[test]
+    fn a_parent_that_exited_passes_no_later_mark_at_the_child_exec() {
+        let l = alloc(&["/usr/bin/java"]);
+        let mut t = ProcessTable::default();
+        t.exec(100, 1, Some("/usr/bin/bash"), None, &l).unwrap();
+        t.fork(101, 100, None).unwrap();
+        t.exec(100, 1, Some("/usr/bin/java"), None, &l).unwrap();
+        t.exit(100, 4).unwrap();
+        t.exec(101, 100, Some("/usr/bin/id"), None, &l).unwrap();
+        assert!(!t.get(t.live(101).unwrap()).marks.get(0));
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub fn mount_all() -> Vec<String> {
     let mut errors = Vec::new();
     for &(source, target, fstype) in MOUNTS {
         let _ = fs::create_dir_all(target);
+        if fstype == "tmpfs" && is_populated(target) {
+            // The image put files here (host paths of a checkout under /tmp,
+            // such as CI's clone): a tmpfs on top would hide them. The
+            // initramfs root is itself writable memory, so /tmp stays a
+            // writable, memory-only folder either way.
+            continue;
+        }
         if let Err(e) = mount(source, target, fstype) {
             // devtmpfs may already be mounted by the kernel (CONFIG_DEVTMPFS_MOUNT).
             if !(fstype == "devtmpfs" && e.contains("busy")) {
@@ -36,6 +43,13 @@ pub fn mount_all() -> Vec<String> {
         errors.push("/dev/ttyS1 missing after mounting /dev".into());
     }
     errors
+}
+
+/// True when the initramfs holds something under `dir`.
+fn is_populated(dir: &str) -> bool {
+    fs::read_dir(dir)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false)
 }
 
 /// Mounts the host's root read-only over 9p (virtio transport).

@@ -2,8 +2,8 @@
 
 use super::selector::{self, HookCtx};
 use super::{check_syscall, expand_list};
-use crate::spec::{Arg, ArgType, Hook, HookPoint, List, Spanned};
-use crate::yaml::{Cx, Node, Schema};
+use crate::spec::{Arg, ArgType, Hook, HookPoint, List, Selector, Spanned};
+use crate::yaml::{Cx, Fields, Node, Schema};
 
 /// What a hook's walk needs from the rest of the spec.
 pub(crate) struct Env<'l> {
@@ -76,16 +76,7 @@ pub(crate) fn kprobes(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Hook> 
             .and_then(|n| cx.bool(n, "spec.kprobes.syscall"))
             // Tetragon's default.
             .unwrap_or(true);
-        let declared = args(cx, f.get("args"), MAX_FN_ARG);
-        let args = declared.args.clone();
-        let ctx = HookCtx {
-            args: &args,
-            refused_args: &declared.refused,
-            positions: &declared.positions,
-            is_tracepoint: false,
-            has_enforcers: env.has_enforcers,
-        };
-        let selectors = selector::selectors(cx, f.get("selectors"), &ctx);
+        let (args, selectors) = args_and_selectors(cx, &f, MAX_FN_ARG, false, env);
         let Some(call) = call else { continue };
 
         let calls = if let Some(expanded) = expand_list(cx, &call, env.lists) {
@@ -149,16 +140,7 @@ pub(crate) fn tracepoints(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Ho
         };
         let subsystem = name(cx, "subsystem");
         let event = name(cx, "event");
-        let declared = args(cx, f.get("args"), MAX_TP_FIELD);
-        let args = declared.args.clone();
-        let ctx = HookCtx {
-            args: &args,
-            refused_args: &declared.refused,
-            positions: &declared.positions,
-            is_tracepoint: true,
-            has_enforcers: env.has_enforcers,
-        };
-        let selectors = selector::selectors(cx, f.get("selectors"), &ctx);
+        let (args, selectors) = args_and_selectors(cx, &f, MAX_TP_FIELD, true, env);
         if let (Some(subsystem), Some(event)) = (subsystem, event) {
             out.push(Hook {
                 point: HookPoint::Tracepoint { subsystem, event },
@@ -180,16 +162,7 @@ pub(crate) fn lsmhooks(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Hook>
         let hook = cx
             .required(&f, "hook", "spec.lsmhooks")
             .and_then(|n| cx.str(n, "spec.lsmhooks.hook"));
-        let declared = args(cx, f.get("args"), MAX_FN_ARG);
-        let args = declared.args.clone();
-        let ctx = HookCtx {
-            args: &args,
-            refused_args: &declared.refused,
-            positions: &declared.positions,
-            is_tracepoint: false,
-            has_enforcers: env.has_enforcers,
-        };
-        let selectors = selector::selectors(cx, f.get("selectors"), &ctx);
+        let (args, selectors) = args_and_selectors(cx, &f, MAX_FN_ARG, false, env);
         let Some(hook) = hook else { continue };
         if !crate::lsm::is_known_hook(&hook.value) {
             let hint = match crate::lsm::hook_for_function(&hook.value) {
@@ -210,6 +183,28 @@ pub(crate) fn lsmhooks(cx: &mut Cx, node: &Node<'_>, env: &Env<'_>) -> Vec<Hook>
         });
     }
     out
+}
+
+/// A hook's `args` and the `selectors` read against them: the same walk for
+/// every hook kind, which differ only in how many argument slots they have and
+/// in how a tracepoint's matchArgs index counts.
+fn args_and_selectors(
+    cx: &mut Cx,
+    f: &Fields<'_, '_>,
+    max_index: u32,
+    is_tracepoint: bool,
+    env: &Env<'_>,
+) -> (Vec<Arg>, Vec<Selector>) {
+    let declared = args(cx, f.get("args"), max_index);
+    let ctx = HookCtx {
+        args: &declared.args,
+        refused_args: &declared.refused,
+        positions: &declared.positions,
+        is_tracepoint,
+        has_enforcers: env.has_enforcers,
+    };
+    let selectors = selector::selectors(cx, f.get("selectors"), &ctx);
+    (declared.args, selectors)
 }
 
 /// Kernel symbol names: letters, digits, `_`, and `.` (compiler clones such as

@@ -34,32 +34,10 @@ use veto_sim::oracle::{Observed, Oracle, compare};
 use veto_sim::trace::{ArgValue, Event, parse_line};
 use veto_sim::{Outcome, generate, simulate};
 
-const EXECVE: &str = "name: sys_enter_execve
-ID: 862
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+/// Tracepoint formats as this kind of kernel writes them in tracefs.
+const EXECVE: &str = include_str!("../../testdata/tracefs/syscalls/sys_enter_execve/format");
 
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
-\tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
-\tfield:const char *const * envp;\toffset:32;\tsize:8;\tsigned:0;
-";
-
-const KILL: &str = "name: sys_enter_kill
-ID: 180
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:pid_t pid;\toffset:16;\tsize:8;\tsigned:0;
-\tfield:int sig;\toffset:24;\tsize:8;\tsigned:0;
-";
+const KILL: &str = include_str!("../../testdata/tracefs/syscalls/sys_enter_kill/format");
 
 /// A tracepoint host: tracepoints and bpf_send_signal, no BPF LSM.
 struct TracepointHost;

@@ -8,18 +8,7 @@ struct FakeKernel {
     lsm: bool,
 }
 
-const EXECVE: &str = "name: sys_enter_execve
-ID: 862
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
-\tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
-\tfield:const char *const * envp;\toffset:32;\tsize:8;\tsigned:0;
-";
+const EXECVE: &str = include_str!("../../../testdata/tracefs/syscalls/sys_enter_execve/format");
 
 impl Kernel for FakeKernel {
     fn format(&self, category: &str, name: &str) -> Result<Format, FormatError> {

@@ -504,27 +504,8 @@ spec:
       - action: "Sigkill"
 "#;
 
-    const LSM: &str = r#"
-apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: "lsm"
-spec:
-  enforcers:
-  - calls:
-    - "security_bprm_check"
-  kprobes:
-  - call: "security_bprm_check"
-    syscall: false
-    selectors:
-    - matchBinaries:
-      - operator: "In"
-        values:
-        - "/usr/bin/java"
-      matchActions:
-      - action: "NotifyEnforcer"
-        argError: -1
-"#;
+    /// The seed LSM policy: NotifyEnforcer on security_bprm_check.
+    const LSM: &str = include_str!("../../testdata/seed-policies/block-log4shell-lsm.yaml");
 
     #[test]
     fn syscall_kprobe_attaches_to_the_sys_enter_tracepoint_and_signals() {

@@ -24,26 +24,8 @@ spec:
       - action: "Sigkill"
 "#;
 
-const LSM_POLICY: &str = r#"apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: "lsm-block"
-spec:
-  enforcers:
-  - calls:
-    - "security_bprm_check"
-  kprobes:
-  - call: "security_bprm_check"
-    syscall: false
-    selectors:
-    - matchBinaries:
-      - operator: "In"
-        values:
-        - "/usr/bin/java"
-      matchActions:
-      - action: "NotifyEnforcer"
-        argError: -1
-"#;
+/// The seed LSM policy: NotifyEnforcer on security_bprm_check.
+const LSM_POLICY: &str = include_str!("../../../testdata/seed-policies/block-log4shell-lsm.yaml");
 
 fn plan_of(yaml: &str) -> veto_policy::plan::PolicyPlan {
     let policy = veto_policy::load_str("test.yaml", yaml).expect("test policy is valid");

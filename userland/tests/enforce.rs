@@ -43,6 +43,16 @@ fn can_run() -> bool {
     true
 }
 
+/// What every enforcement test starts with: the skip check, the lock that keeps
+/// the tests' veto runs one at a time, and a scratch folder. `None`: skip.
+fn start(name: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Scratch)> {
+    if !can_run() {
+        return None;
+    }
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some((guard, Scratch::new(name)))
+}
+
 /// A temporary folder removed on drop.
 struct Scratch(PathBuf);
 
@@ -292,11 +302,9 @@ fn scenario(policy: &Path, cwd: &Path, program: &Path, args: &[&str]) -> (ExitSt
 
 #[test]
 fn seed_policy_kills_the_binary_exec_ing_sh_before_the_shell_runs() {
-    if !can_run() {
+    let Some((_g, s)) = start("seed") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("seed");
+    };
     let launcher = s.launcher("launcher");
     let marker = s.path("marker");
     // The seed policy, byte for byte, with only the binary path changed.
@@ -325,11 +333,9 @@ fn seed_policy_kills_the_binary_exec_ing_sh_before_the_shell_runs() {
 
 #[test]
 fn same_binary_exec_ing_another_program_is_allowed() {
-    if !can_run() {
+    let Some((_g, s)) = start("other-prog") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("other-prog");
+    };
     let launcher = s.launcher("launcher");
     let policy = s.policy(
         "p",
@@ -355,11 +361,9 @@ fn same_binary_exec_ing_another_program_is_allowed() {
 
 #[test]
 fn another_binary_exec_ing_sh_is_allowed() {
-    if !can_run() {
+    let Some((_g, s)) = start("other-bin") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("other-bin");
+    };
     let launcher = s.launcher("launcher");
     let other = s.launcher("other");
     let marker = s.path("marker");
@@ -381,11 +385,9 @@ fn another_binary_exec_ing_sh_is_allowed() {
 
 #[test]
 fn not_in_kills_every_binary_but_the_listed_one() {
-    if !can_run() {
+    let Some((_g, s)) = start("notin") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("notin");
+    };
     let allowed = s.launcher("allowed");
     let other = s.launcher("other");
     let m1 = s.path("m1");
@@ -420,11 +422,9 @@ fn not_in_kills_every_binary_but_the_listed_one() {
 
 #[test]
 fn prefix_on_the_binary_path_kills() {
-    if !can_run() {
+    let Some((_g, s)) = start("prefix") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("prefix");
+    };
     let launcher = s.launcher("launcher");
     let marker = s.path("marker");
     let dir = format!("{}/", s.0.display());
@@ -451,11 +451,9 @@ fn prefix_on_the_binary_path_kills() {
 
 #[test]
 fn postfix_on_the_argument_kills_and_its_miss_allows() {
-    if !can_run() {
+    let Some((_g, s)) = start("postfix") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("postfix");
+    };
     let launcher = s.launcher("launcher");
     let m1 = s.path("m1");
     let policy = s.policy(
@@ -487,11 +485,9 @@ fn postfix_on_the_argument_kills_and_its_miss_allows() {
 
 #[test]
 fn follow_children_extends_the_match_to_descendants() {
-    if !can_run() {
+    let Some((_g, s)) = start("follow") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("follow");
+    };
     let launcher = s.launcher("launcher");
     let with = s.path("with");
     let without = s.path("without");
@@ -545,11 +541,9 @@ fn follow_children_extends_the_match_to_descendants() {
 
 #[test]
 fn match_pids_kills_a_process_started_before_veto() {
-    if !can_run() {
+    let Some((_g, s)) = start("pids") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("pids");
+    };
     let go = s.path("go");
     let marker = s.path("marker");
     let cg = Cgroup::create("veto-e2e").unwrap();
@@ -601,11 +595,9 @@ spec:
 
 #[test]
 fn signal_action_sends_the_given_signal() {
-    if !can_run() {
+    let Some((_g, s)) = start("signal") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("signal");
+    };
     let launcher = s.launcher("launcher");
     let policy = s.policy(
         "p",
@@ -627,11 +619,9 @@ fn signal_action_sends_the_given_signal() {
 
 #[test]
 fn sigkill_wins_over_another_signal_in_one_selector_and_across_policies() {
-    if !can_run() {
+    let Some((_g, s)) = start("killwins") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("killwins");
+    };
     let launcher = s.launcher("launcher");
     let marker = s.path("marker");
     // One selector asking for SIGKILL and then SIGUSR1: the process must die
@@ -700,11 +690,9 @@ fn sigkill_wins_over_another_signal_in_one_selector_and_across_policies() {
 
 #[test]
 fn follow_children_passes_a_parent_mark_taken_after_the_fork_at_the_child_exec() {
-    if !can_run() {
+    let Some((_g, s)) = start("follow-late") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("follow-late");
+    };
     let launcher = s.launcher("launcher");
     // The tree: bash forks a child that waits, then bash execs the listed
     // launcher (which execs bash again and stays the child's parent); only
@@ -773,11 +761,9 @@ fn follow_children_passes_a_parent_mark_taken_after_the_fork_at_the_child_exec()
 
 #[test]
 fn binary_started_through_a_symlink_is_matched_by_its_real_path() {
-    if !can_run() {
+    let Some((_g, s)) = start("symlink") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("symlink");
+    };
     let launcher = s.launcher("launcher");
     let link = s.path("link");
     std::os::unix::fs::symlink(&launcher, &link).unwrap();
@@ -802,11 +788,9 @@ fn binary_started_through_a_symlink_is_matched_by_its_real_path() {
 
 #[test]
 fn binary_started_through_a_relative_path_is_matched_by_its_real_path() {
-    if !can_run() {
+    let Some((_g, s)) = start("relative") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("relative");
+    };
     let launcher = s.launcher("launcher");
     let marker = s.path("marker");
     let policy = s.policy(
@@ -887,11 +871,9 @@ fn unenforceable_policy_is_refused_with_nothing_attached() {
 
 #[test]
 fn invalid_policy_is_refused_with_its_position_and_nothing_attached() {
-    if !can_run() {
+    let Some((_g, s)) = start("invalid") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("invalid");
+    };
     let bad = s.policy("bad", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: sys_execve\n    syscall: true\n    selectors:\n    - matchActions:\n      - action: Explode\n");
     let (code, err) = refused(&bad);
     assert_ne!(code, 0);
@@ -900,11 +882,9 @@ fn invalid_policy_is_refused_with_its_position_and_nothing_attached() {
 
 #[test]
 fn events_are_json_lines_in_tetragon_shape_with_the_resolved_exe() {
-    if !can_run() {
+    let Some((_g, s)) = start("shape") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("shape");
+    };
     let launcher = s.launcher("launcher");
     let policy = s.policy(
         "p",
@@ -953,11 +933,9 @@ fn events_are_json_lines_in_tetragon_shape_with_the_resolved_exe() {
 
 #[test]
 fn exit_events_carry_the_exit_status_and_the_killing_signal() {
-    if !can_run() {
+    let Some((_g, s)) = start("exit") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("exit");
+    };
     let launcher = s.launcher("launcher");
     let policy = s.policy(
         "p",
@@ -1042,11 +1020,9 @@ fn raw_exec(s: &Scratch) -> PathBuf {
 
 #[test]
 fn int_0x80_execve_through_the_compat_entry_is_killed() {
-    if !can_run() {
+    let Some((_g, s)) = start("int80") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("int80");
+    };
     let bin = raw_exec(&s);
     let marker = s.path("marker");
     let policy = s.policy(
@@ -1078,11 +1054,9 @@ fn int_0x80_execve_through_the_compat_entry_is_killed() {
 
 #[test]
 fn unreadable_filename_fails_closed_and_is_flagged() {
-    if !can_run() {
+    let Some((_g, s)) = start("cold") else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("cold");
+    };
     let bin = raw_exec(&s);
     let marker = s.path("marker");
     let policy = s.policy(
